@@ -1,0 +1,35 @@
+"""The durable outbox: one SQLite file holding every issued invoice, its number and its KSeF state.
+
+Public API: `OutboxStore` (open/issue/read/transitions), the records and errors in `records`.
+"""
+from .outbox import OutboxStore
+from .records import (
+    ClockBehindError,
+    IdempotencyConflictError,
+    IntegrityCheckError,
+    InvalidTransitionError,
+    InvoiceRecord,
+    InvoiceState,
+    MigrationError,
+    NewInvoice,
+    NotFoundError,
+    PrintState,
+    SchemaTooNewError,
+    StoreError,
+)
+
+__all__ = [
+    "OutboxStore",
+    "ClockBehindError",
+    "IdempotencyConflictError",
+    "IntegrityCheckError",
+    "InvalidTransitionError",
+    "InvoiceRecord",
+    "InvoiceState",
+    "MigrationError",
+    "NewInvoice",
+    "NotFoundError",
+    "PrintState",
+    "SchemaTooNewError",
+    "StoreError",
+]

@@ -1,0 +1,360 @@
+"""Device configuration: one TOML file -> frozen dataclasses.
+
+Every problem becomes a `ConfigError` naming the key (`[api] token_file`) and the fix, so a shop
+owner or the fleet updater sees one actionable line instead of a traceback. Secrets are never
+inline in the TOML: the POS token is read from a file or a systemd credential.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import string
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .domain.nip import is_valid_nip
+
+TOKEN_MIN_CHARS = 16
+SERIES_FIELDS = frozenset({"pos", "yyyy", "yy", "mm", "dd", "seq"})
+
+
+class ConfigError(Exception):
+    """Invalid device configuration; `key` is the dotted TOML key (`api.token_file`)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        section, _, name = key.partition(".")
+        where = f"[{section}] {name}" if name else f"[{section}]"
+        super().__init__(f"{where}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class KsefEnvironment(str, enum.Enum):
+    TEST = "test"
+    DEMO = "demo"
+    PROD = "prod"
+    SIMULATOR = "simulator"
+
+
+# Official API bases (protocol.md §1); the simulator has none: `api_base_url` is required for it.
+KSEF_API_BASES = {
+    KsefEnvironment.TEST: "https://api-test.ksef.mf.gov.pl/v2",
+    KsefEnvironment.DEMO: "https://api-demo.ksef.mf.gov.pl/v2",
+    KsefEnvironment.PROD: "https://api.ksef.mf.gov.pl/v2",
+}
+QR_ENV_FOR = {
+    KsefEnvironment.TEST: "TEST",
+    KsefEnvironment.DEMO: "DEMO",
+    KsefEnvironment.PROD: "PRD",
+    KsefEnvironment.SIMULATOR: "TEST",
+}
+OFFLINE_MODES = ("offline24", "offline", "failure", "total_failure")
+CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
+UPLINK_POLICIES = ("auto", "off")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    pos_id: str
+    series_pattern: str = "FV/{pos}/{yyyy}/{mm}/{seq:06}"
+    place_of_issue: str | None = None
+
+
+@dataclass(frozen=True)
+class SellerConfig:
+    nip: str
+    name: str
+    address_line1: str
+    address_line2: str | None = None
+    country: str = "PL"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    token: str = field(repr=False)  # read from token_file / credential, never from the TOML itself
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8787
+    unix_socket: Path | None = None
+    body_bytes_max: int = 65536
+    shutdown_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: Path
+    busy_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class KsefConfig:
+    environment: KsefEnvironment = KsefEnvironment.TEST
+    api_base_url: str = ""
+    qr_environment: str = "TEST"
+    context_type: str = "Nip"
+    context_value: str = ""
+    offline_mode: str = "offline24"
+    uplink: str = "auto"
+    uplink_interval_s: float = 30.0
+    token_file: Path | None = None  # KSeF authorisation token, for the uplink (read by it, not here)
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    floor_tolerance_s: float = 2.0
+    require_sync: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Path
+    device: DeviceConfig
+    seller: SellerConfig
+    api: ApiConfig
+    store: StoreConfig
+    keystore: Any  # ksef_edge.keystore.KeystoreConfig
+    printer: Any | None  # ksef_edge.printing.PrinterConfig, None when [printer] is absent
+    ksef: KsefConfig
+    clock: ClockConfig
+
+
+# --------------------------------------------------------------------------------------------- load
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check the device TOML; raises ConfigError naming the first bad key."""
+    source = Path(path)
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config", f"file {source} does not exist; copy firmware-config/device.example.toml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("config", f"cannot read {source}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{source} is not valid TOML: {exc}") from None
+    return parse_config(raw, base_dir=source.parent, source=source)
+
+
+def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None = None) -> Config:
+    known = {"device", "seller", "api", "store", "keystore", "printer", "ksef", "clock"}
+    for name in raw:
+        if name not in known:
+            raise ConfigError(name, f"unknown section; expected one of {', '.join(sorted(known))}")
+        if not isinstance(raw[name], dict):
+            raise ConfigError(name, "must be a table, e.g. [" + name + "]")
+    for required in ("device", "seller", "api", "store", "keystore"):
+        if required not in raw:
+            raise ConfigError(required, "section is missing")
+
+    device = _build(DeviceConfig, raw["device"], "device", base_dir)
+    _check_series_pattern(device.series_pattern)
+    if not device.pos_id.strip() or any(c in device.pos_id for c in "/\\ "):
+        raise ConfigError("device.pos_id", "must be a short non-empty id without spaces or slashes, e.g. \"KASA1\"")
+
+    seller = _build(SellerConfig, raw["seller"], "seller", base_dir)
+    if not is_valid_nip(seller.nip):
+        raise ConfigError("seller.nip", f"{seller.nip!r} is not a valid NIP (10 digits with a correct checksum)")
+
+    api_raw = dict(raw["api"])
+    token = _read_token(api_raw, base_dir)
+    api = _build(ApiConfig, {**api_raw, "token": token}, "api", base_dir)
+    if not 0 < api.listen_port < 65536:
+        raise ConfigError("api.listen_port", "must be 1..65535")
+    if not 1024 <= api.body_bytes_max <= 1 << 20:
+        raise ConfigError("api.body_bytes_max", "must be between 1024 and 1048576 bytes")
+
+    store = _build(StoreConfig, raw["store"], "store", base_dir)
+
+    ksef = _build(KsefConfig, raw.get("ksef", {}), "ksef", base_dir)
+    ksef = _finish_ksef(ksef, raw.get("ksef", {}), seller)
+
+    clock = _build(ClockConfig, raw.get("clock", {}), "clock", base_dir)
+    if clock.floor_tolerance_s < 0:
+        raise ConfigError("clock.floor_tolerance_s", "must be >= 0 seconds")
+
+    keystore = _build_foreign("ksef_edge.keystore", "KeystoreConfig", raw["keystore"], "keystore", base_dir)
+    printer = (
+        _build_foreign("ksef_edge.printing", "PrinterConfig", raw["printer"], "printer", base_dir)
+        if "printer" in raw
+        else None
+    )
+    return Config(
+        source=source or base_dir,
+        device=device,
+        seller=seller,
+        api=api,
+        store=store,
+        keystore=keystore,
+        printer=printer,
+        ksef=ksef,
+        clock=clock,
+    )
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def _read_token(api_raw: dict[str, Any], base_dir: Path) -> str:
+    """The POS bearer token: from `token_file` or a systemd credential (`token_credential`)."""
+    if "token" in api_raw:
+        raise ConfigError("api.token", "secrets are not allowed inline; put the token in a file and set token_file")
+    token_file = api_raw.pop("token_file", None)
+    credential = api_raw.pop("token_credential", None)
+    if token_file is None and credential is None:
+        raise ConfigError("api.token_file", "missing; set token_file = \"/etc/ksef-edge/pos-token\" (or token_credential)")
+    if credential is not None:
+        if not isinstance(credential, str) or not credential or "/" in credential:
+            raise ConfigError("api.token_credential", "must be a systemd credential name such as \"pos-token\"")
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        if cred_dir and (Path(cred_dir) / credential).exists():
+            path, key = Path(cred_dir) / credential, "api.token_credential"
+        elif token_file is None:
+            raise ConfigError(
+                "api.token_credential",
+                f"credential {credential!r} not found ($CREDENTIALS_DIRECTORY unset or missing it; "
+                "add LoadCredential=pos-token:/etc/ksef-edge/pos-token to the unit)",
+            )
+        else:
+            path, key = _path(token_file, "api.token_file", base_dir), "api.token_file"
+    else:
+        path, key = _path(token_file, "api.token_file", base_dir), "api.token_file"
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(key, f"file {path} does not exist; create it with e.g. `openssl rand -hex 24 > {path}`") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(key, f"cannot read {path}: {exc.__class__.__name__}") from None
+    if len(token) < TOKEN_MIN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigError(key, f"token in {path} must be at least {TOKEN_MIN_CHARS} printable characters without spaces")
+    return token
+
+
+def _check_series_pattern(pattern: str) -> None:
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise ConfigError("device.series_pattern", f"not a valid pattern: {exc}") from None
+    names = [name for _, name, _, _ in parsed if name is not None]
+    unknown = [n for n in names if n not in SERIES_FIELDS]
+    if unknown:
+        raise ConfigError(
+            "device.series_pattern", f"unknown placeholder {{{unknown[0]}}}; use {{pos}} {{yyyy}} {{yy}} {{mm}} {{dd}} {{seq}}"
+        )
+    if names.count("seq") != 1:
+        raise ConfigError("device.series_pattern", "must contain {seq} exactly once (e.g. {seq:06})")
+    try:
+        rendered = pattern.format(pos="P", yyyy="2026", yy="26", mm="01", dd="01", seq=999999)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise ConfigError("device.series_pattern", f"cannot be rendered: {exc}") from None
+    if len(rendered) > 200:
+        raise ConfigError("device.series_pattern", "renders too long (FA(3) P_2 allows 256 characters)")
+
+
+def _finish_ksef(ksef: KsefConfig, raw: Mapping[str, Any], seller: SellerConfig) -> KsefConfig:
+    base = ksef.api_base_url or KSEF_API_BASES.get(ksef.environment, "")
+    if not base:
+        raise ConfigError("ksef.api_base_url", "required when environment = \"simulator\" (e.g. http://127.0.0.1:8900/v2)")
+    if not base.startswith(("https://", "http://")):
+        raise ConfigError("ksef.api_base_url", "must start with https:// (or http:// for a local simulator)")
+    qr = raw.get("qr_environment", QR_ENV_FOR[ksef.environment])
+    if qr not in ("TEST", "DEMO", "PRD"):
+        raise ConfigError("ksef.qr_environment", "must be TEST, DEMO or PRD")
+    if ksef.context_type not in CONTEXT_TYPES:
+        raise ConfigError("ksef.context_type", f"must be one of {', '.join(CONTEXT_TYPES)}")
+    if ksef.offline_mode not in OFFLINE_MODES:
+        raise ConfigError("ksef.offline_mode", f"must be one of {', '.join(OFFLINE_MODES)}")
+    if ksef.uplink not in UPLINK_POLICIES:
+        raise ConfigError("ksef.uplink", "must be \"auto\" (upload in the background) or \"off\"")
+    if ksef.uplink_interval_s <= 0:
+        raise ConfigError("ksef.uplink_interval_s", "must be > 0 seconds")
+    return dataclasses.replace(
+        ksef, api_base_url=base.rstrip("/"), qr_environment=qr, context_value=ksef.context_value or seller.nip
+    )
+
+
+def _build_foreign(module: str, cls_name: str, section: Mapping[str, Any], key: str, base_dir: Path) -> Any:
+    """Build another layer's config dataclass (KeystoreConfig, PrinterConfig) from its TOML table."""
+    import importlib
+
+    try:
+        cls = getattr(importlib.import_module(module), cls_name)
+    except (ImportError, AttributeError):
+        return dict(section)  # that layer is not installed in this build; keep the raw table
+    return _build(cls, section, key, base_dir)
+
+
+def _build(cls: type, section: Mapping[str, Any], prefix: str, base_dir: Path) -> Any:
+    """Map a TOML table onto a dataclass, coercing by annotation; unknown/missing keys are errors."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for name, value in section.items():
+        if name not in fields:
+            raise ConfigError(f"{prefix}.{name}", f"unknown key; known keys: {', '.join(sorted(fields))}")
+        kwargs[name] = _coerce(value, hints[name], f"{prefix}.{name}", base_dir)
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{prefix}.{name}", "missing (required)")
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        field_name = getattr(exc, "field", None)
+        return _raise(f"{prefix}.{field_name}" if field_name else prefix, str(exc))
+
+
+def _raise(key: str, reason: str) -> Any:
+    raise ConfigError(key, reason)
+
+
+def _coerce(value: Any, hint: Any, key: str, base_dir: Path) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            return _coerce(value, options[0], key, base_dir)
+        return value
+    if hint is Any:
+        return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be an integer, not {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"must be a number, not {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string, not {value!r}")
+        return value
+    if hint is Path:
+        return _path(value, key, base_dir)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in hint)
+            raise ConfigError(key, f"{value!r} is not allowed; use one of {allowed}") from None
+    if origin in (tuple, list) and isinstance(value, list):
+        inner = args[0] if args else Any
+        items = [_coerce(v, inner, f"{key}[{i}]", base_dir) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    return value
+
+
+def _path(value: Any, key: str, base_dir: Path) -> Path:
+    """Relative paths are relative to the config file, so a config dir is self-contained."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(key, f"must be a path string, not {value!r}")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path

@@ -1,0 +1,102 @@
+"""Forward-only schema migrations, tracked in `PRAGMA user_version`.
+
+Each migration runs in one transaction together with the version bump, so a failure (power cut,
+bug, full disk) leaves the database exactly at the previous version.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from .records import MigrationError, SchemaTooNewError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "invoices outbox",
+        (
+            """
+            CREATE TABLE invoices (
+                id               INTEGER PRIMARY KEY,
+                series           TEXT NOT NULL,
+                seq              INTEGER NOT NULL CHECK (seq > 0),
+                number           TEXT NOT NULL UNIQUE,
+                xml              BLOB NOT NULL,
+                sha256           BLOB NOT NULL CHECK (length(sha256) = 32),
+                issue_date       TEXT NOT NULL,
+                created_at       TEXT NOT NULL,
+                kod1_url         TEXT NOT NULL,
+                kod2_url         TEXT,
+                cert_serial      TEXT NOT NULL,
+                offline_mode     TEXT NOT NULL,
+                deadline         TEXT,
+                state            TEXT NOT NULL DEFAULT 'issued'
+                                 CHECK (state IN ('issued','sending','accepted','confirmed','rejected')),
+                ksef_session_ref TEXT,
+                ksef_invoice_ref TEXT,
+                ksef_number      TEXT,
+                upo              BLOB,
+                reject_code      TEXT,
+                reject_reason    TEXT,
+                print_state      TEXT NOT NULL DEFAULT 'pending'
+                                 CHECK (print_state IN ('pending','printing','printed','failed')),
+                print_error      TEXT,
+                idempotency_key  TEXT NOT NULL UNIQUE,
+                request_hash     TEXT NOT NULL,
+                updated_at       TEXT NOT NULL,
+                UNIQUE (series, seq)
+            ) STRICT
+            """,
+            "CREATE INDEX invoices_state_deadline ON invoices (state, deadline)",
+        ),
+    ),
+)
+
+
+def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    return migrations[-1].version if migrations else 0
+
+
+async def current_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0])
+
+
+async def migrate(conn: aiosqlite.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Bring the schema to the newest version; returns it. `conn` must be in autocommit mode."""
+    have = await current_version(conn)
+    target = latest_version(migrations)
+    if have > target:
+        raise SchemaTooNewError(
+            f"database schema v{have} is newer than this release understands (v{target}); "
+            "run the release that wrote it, or restore a backup"
+        )
+    for migration in migrations:
+        if migration.version <= have:
+            continue
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+            await conn.commit()
+        except BaseException as exc:
+            await conn.rollback()
+            if isinstance(exc, Exception):
+                raise MigrationError(
+                    f"migration v{migration.version} ({migration.description}) failed: {exc}; "
+                    f"the database stays at v{have}"
+                ) from exc
+            raise
+        have = migration.version
+    return have

@@ -1,0 +1,419 @@
+"""The outbox: durable issuance with gapless numbering, idempotency, and checked state transitions.
+
+One writer connection guarded by an asyncio lock serialises every write (numbering needs it and
+SQLite allows one writer anyway); a second, query-only connection serves reads, so a reader never
+sees a row whose transaction may still roll back.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import aiosqlite
+
+from .migrations import MIGRATIONS, Migration, migrate
+from .records import (
+    ClockBehindError,
+    IdempotencyConflictError,
+    IntegrityCheckError,
+    InvalidTransitionError,
+    InvoiceRecord,
+    InvoiceState,
+    NewInvoice,
+    NotFoundError,
+    PrintState,
+)
+
+log = logging.getLogger(__name__)
+
+LIST_LIMIT_MAX = 500
+_COLUMNS = (
+    "id, series, seq, number, sha256, issue_date, created_at, kod1_url, kod2_url, cert_serial, offline_mode, "
+    "deadline, state, print_state, idempotency_key, request_hash, updated_at, ksef_session_ref, "
+    "ksef_invoice_ref, ksef_number, upo, reject_code, reject_reason, print_error"
+)
+
+
+def _utc(ts: dt.datetime) -> str:
+    if ts.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return ts.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+async def _connect(path: Path, busy_timeout_ms: int, *, query_only: bool = False) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        async with conn.execute("PRAGMA journal_mode = WAL") as cur:
+            mode = (await cur.fetchone())[0]
+        if str(mode).lower() != "wal":
+            raise IntegrityCheckError(f"cannot switch {path} to WAL journal mode (got {mode!r})")
+        await conn.execute("PRAGMA synchronous = FULL")
+        if query_only:
+            await conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+async def quick_check(conn: aiosqlite.Connection, path: Path) -> None:
+    async with conn.execute("PRAGMA quick_check") as cur:
+        rows = [r[0] for r in await cur.fetchall()]
+    if rows != ["ok"]:
+        raise IntegrityCheckError(
+            f"database {path} failed PRAGMA quick_check ({rows[0] if rows else 'no result'}); "
+            "stop the service and restore the latest backup"
+        )
+
+
+class OutboxStore:
+    """Open with `await OutboxStore.open(path)`; close with `await store.close()`."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+        self.schema_version = 0
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        busy_timeout_ms: int = 5000,
+        migrations: tuple[Migration, ...] = MIGRATIONS,
+    ) -> "OutboxStore":
+        """Open (creating if needed), check integrity, migrate, and recover from a previous crash."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, busy_timeout_ms)
+        try:
+            await quick_check(writer, path)
+            version = await migrate(writer, migrations)
+            reader = await _connect(path, busy_timeout_ms, query_only=True)
+        except BaseException:
+            await writer.close()
+            raise
+        store = cls(path, writer, reader)
+        store.schema_version = version
+        await store._recover()
+        return store
+
+    async def close(self) -> None:
+        async with self._write_lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    async def _recover(self) -> None:
+        """A print interrupted by a crash goes back to the queue; everything else is already consistent."""
+        async with self._write_lock:
+            cur = await self._writer.execute(
+                "UPDATE invoices SET print_state = 'pending', updated_at = ? WHERE print_state = 'printing'",
+                (_utc(dt.datetime.now(dt.timezone.utc)),),
+            )
+            if cur.rowcount:
+                log.warning("requeued %d receipt(s) interrupted by a restart", cur.rowcount)
+
+    # -------------------------------------------------------------------------------- issuance
+
+    async def issue(
+        self,
+        *,
+        series: str,
+        created_at: dt.datetime,
+        idempotency_key: str,
+        request_hash: str,
+        build: Callable[[int, dt.datetime], NewInvoice],
+        floor_tolerance_s: float = 0.0,
+        run_build: Callable[[Callable[[], NewInvoice]], Any] | None = None,
+    ) -> tuple[InvoiceRecord, bool]:
+        """Allocate the next number of `series`, build the document for it, and store it, atomically.
+
+        Returns `(record, created)`; `created` is False when `idempotency_key` was seen before with
+        the same `request_hash` (the original invoice is returned). `build(seq)` runs inside the
+        transaction with the number and the effective creation time (never below the clock floor);
+        if it raises, nothing is stored and no number is used. `run_build` may move the
+        build off the event loop (e.g. `lambda f: loop.run_in_executor(None, f)`).
+        """
+        now_text = _utc(created_at)
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                existing = await self._by_key(conn, idempotency_key)
+                if existing is not None:
+                    await conn.rollback()
+                    if existing.request_hash != request_hash:
+                        raise IdempotencyConflictError(
+                            f"Idempotency-Key {idempotency_key!r} was already used for a different request "
+                            f"(invoice {existing.number}); use a new key for a new invoice"
+                        )
+                    return existing, False
+                floor = await self._floor(conn)
+                if floor is not None and created_at < floor - dt.timedelta(seconds=floor_tolerance_s):
+                    raise ClockBehindError(created_at, floor)
+                async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series,)) as cur:
+                    seq = int((await cur.fetchone())[0]) + 1
+                effective = max(created_at, floor) if floor is not None else created_at
+                if run_build is None:
+                    new = build(seq, effective)
+                else:
+                    new = await run_build(lambda: build(seq, effective))
+                cur = await conn.execute(
+                    "INSERT INTO invoices (series, seq, number, xml, sha256, issue_date, created_at, kod1_url, "
+                    "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, updated_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        series,
+                        seq,
+                        new.number,
+                        new.xml,
+                        new.sha256,
+                        new.issue_date.isoformat(),
+                        _utc(effective),
+                        new.kod1_url,
+                        new.kod2_url,
+                        new.cert_serial,
+                        new.offline_mode,
+                        new.deadline.isoformat() if new.deadline else None,
+                        idempotency_key,
+                        request_hash,
+                        now_text,
+                    ),
+                )
+                invoice_id = cur.lastrowid
+                await conn.commit()
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.rollback()
+                raise
+        record = await self._get(self._reader, invoice_id)
+        return record, True
+
+    async def clock_floor(self) -> dt.datetime | None:
+        """The timestamp of the last issued invoice: the clock must not be earlier than this."""
+        return await self._floor(self._reader)
+
+    # ------------------------------------------------------------------------------------ reads
+
+    async def get(self, invoice_id: int) -> InvoiceRecord:
+        return await self._get(self._reader, invoice_id)
+
+    async def get_xml(self, invoice_id: int) -> bytes:
+        async with self._reader.execute("SELECT xml FROM invoices WHERE id = ?", (invoice_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"invoice {invoice_id} does not exist")
+        return bytes(row[0])
+
+    async def find_by_idempotency_key(self, key: str) -> InvoiceRecord | None:
+        return await self._by_key(self._reader, key)
+
+    async def list(
+        self, *, state: InvoiceState | None = None, limit: int = 50, after: int = 0
+    ) -> list[InvoiceRecord]:
+        """Page through invoices by id (`after` = last id of the previous page)."""
+        limit = max(1, min(int(limit), LIST_LIMIT_MAX))
+        sql = f"SELECT {_COLUMNS} FROM invoices WHERE id > ?"
+        params: list[Any] = [int(after)]
+        if state is not None:
+            sql += " AND state = ?"
+            params.append(InvoiceState(state).value)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        async with self._reader.execute(sql, params) as cur:
+            return [_record(r) for r in await cur.fetchall()]
+
+    async def list_for_upload(self, limit: int) -> list[InvoiceRecord]:
+        """Invoices waiting for upload (state issued), most urgent deadline first, with their XML bytes."""
+        limit = max(1, min(int(limit), LIST_LIMIT_MAX))
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS}, xml FROM invoices WHERE state = 'issued' "
+            "ORDER BY deadline IS NULL, deadline, id LIMIT ?",
+            (limit,),
+        ) as cur:
+            return [_record(r[:-1], xml=bytes(r[-1])) for r in await cur.fetchall()]
+
+    async def list_in_state(self, state: InvoiceState, limit: int) -> list[InvoiceRecord]:
+        """E.g. `sending` invoices to query after a restart, oldest first (no XML)."""
+        return await self.list(state=state, limit=limit)
+
+    async def counts_by_state(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in InvoiceState}
+        async with self._reader.execute("SELECT state, COUNT(*) FROM invoices GROUP BY state") as cur:
+            for state, n in await cur.fetchall():
+                counts[state] = int(n)
+        return counts
+
+    async def counts_by_print_state(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in PrintState}
+        async with self._reader.execute("SELECT print_state, COUNT(*) FROM invoices GROUP BY print_state") as cur:
+            for state, n in await cur.fetchall():
+                counts[state] = int(n)
+        return counts
+
+    async def nearest_deadline(self) -> dt.date | None:
+        """Earliest upload deadline among invoices not yet accepted by KSeF."""
+        async with self._reader.execute(
+            "SELECT MIN(deadline) FROM invoices WHERE state IN ('issued','sending','rejected') AND deadline IS NOT NULL"
+        ) as cur:
+            row = await cur.fetchone()
+        return dt.date.fromisoformat(row[0]) if row and row[0] else None
+
+    async def ping(self) -> None:
+        async with self._reader.execute("SELECT 1") as cur:
+            await cur.fetchone()
+
+    # ------------------------------------------------------------------------------ transitions
+
+    async def mark_sending(self, invoice_id: int, session_ref: str, invoice_ref: str | None = None) -> None:
+        """Record the KSeF session (and invoice) reference BEFORE sending, so a restart can query it.
+
+        Allowed from `issued`, and from `sending` (resumed in a new session after a status query).
+        """
+        _require_text(session_ref, "session_ref")
+        await self._transition(
+            invoice_id,
+            {InvoiceState.ISSUED, InvoiceState.SENDING},
+            InvoiceState.SENDING,
+            {"ksef_session_ref": session_ref, "ksef_invoice_ref": invoice_ref},
+        )
+
+    async def mark_requeued(self, invoice_id: int) -> None:
+        """`sending` -> `issued`: the session ended without KSeF accepting or rejecting the invoice."""
+        await self._transition(
+            invoice_id,
+            {InvoiceState.SENDING},
+            InvoiceState.ISSUED,
+            {"ksef_session_ref": None, "ksef_invoice_ref": None},
+        )
+
+    async def mark_accepted(self, invoice_id: int, ksef_number: str) -> None:
+        _require_text(ksef_number, "ksef_number")
+        await self._transition(
+            invoice_id, {InvoiceState.SENDING}, InvoiceState.ACCEPTED, {"ksef_number": ksef_number}
+        )
+
+    async def mark_confirmed(self, invoice_id: int, upo: bytes) -> None:
+        if not isinstance(upo, (bytes, bytearray)) or not upo:
+            raise InvalidTransitionError(f"invoice {invoice_id}: UPO must be non-empty bytes")
+        await self._transition(invoice_id, {InvoiceState.ACCEPTED}, InvoiceState.CONFIRMED, {"upo": bytes(upo)})
+
+    async def mark_rejected(self, invoice_id: int, code: str, reason: str) -> None:
+        await self._transition(
+            invoice_id,
+            {InvoiceState.SENDING},
+            InvoiceState.REJECTED,
+            {"reject_code": str(code), "reject_reason": str(reason)},
+        )
+
+    async def set_print_state(self, invoice_id: int, state: PrintState | str, error: str | None = None) -> None:
+        """Printer callback; any print state may follow any other (a reprint restarts the cycle)."""
+        state = PrintState(state)
+        async with self._write_lock:
+            cur = await self._writer.execute(
+                "UPDATE invoices SET print_state = ?, print_error = ?, updated_at = ? WHERE id = ?",
+                (state.value, error, _utc(dt.datetime.now(dt.timezone.utc)), invoice_id),
+            )
+        if cur.rowcount != 1:
+            raise NotFoundError(f"invoice {invoice_id} does not exist")
+
+    async def _transition(
+        self, invoice_id: int, allowed: Iterable[InvoiceState], to: InvoiceState, values: dict[str, Any]
+    ) -> None:
+        allowed = sorted(s.value for s in allowed)
+        sets = ", ".join(f"{col} = ?" for col in values)
+        marks = ",".join("?" for _ in allowed)
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await conn.execute(
+                    f"UPDATE invoices SET state = ?, {sets}, updated_at = ? WHERE id = ? AND state IN ({marks})",
+                    (to.value, *values.values(), _utc(dt.datetime.now(dt.timezone.utc)), invoice_id, *allowed),
+                )
+                if cur.rowcount != 1:
+                    async with conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)) as c2:
+                        row = await c2.fetchone()
+                    if row is None:
+                        raise NotFoundError(f"invoice {invoice_id} does not exist")
+                    raise InvalidTransitionError(
+                        f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
+                        f"{' or '.join(repr(a) for a in allowed)}"
+                    )
+                await conn.commit()
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.rollback()
+                raise
+        log.info("invoice %s -> %s", invoice_id, to.value)
+
+    # -------------------------------------------------------------------------------- internals
+
+    @staticmethod
+    async def _floor(conn: aiosqlite.Connection) -> dt.datetime | None:
+        # ids grow with time because issuing below the floor is refused, so the last row holds the floor
+        async with conn.execute("SELECT created_at FROM invoices ORDER BY id DESC LIMIT 1") as cur:
+            row = await cur.fetchone()
+        return dt.datetime.fromisoformat(row[0]) if row else None
+
+    @staticmethod
+    async def _by_key(conn: aiosqlite.Connection, key: str) -> InvoiceRecord | None:
+        async with conn.execute(f"SELECT {_COLUMNS} FROM invoices WHERE idempotency_key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return _record(row) if row else None
+
+    @staticmethod
+    async def _get(conn: aiosqlite.Connection, invoice_id: int) -> InvoiceRecord:
+        async with conn.execute(f"SELECT {_COLUMNS} FROM invoices WHERE id = ?", (invoice_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"invoice {invoice_id} does not exist")
+        return _record(row)
+
+
+def _require_text(value: object, name: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidTransitionError(f"{name} must be a non-empty string")
+
+
+def _record(row: sqlite3.Row | tuple, xml: bytes | None = None) -> InvoiceRecord:
+    (
+        id_, series, seq, number, sha256, issue_date, created_at, kod1, kod2, serial, mode, deadline, state,
+        print_state, key, req_hash, updated_at, session_ref, inv_ref, ksef_number, upo, rcode, rreason, perr,
+    ) = row
+    return InvoiceRecord(
+        id=id_,
+        series=series,
+        seq=seq,
+        number=number,
+        sha256=bytes(sha256),
+        issue_date=dt.date.fromisoformat(issue_date),
+        created_at=dt.datetime.fromisoformat(created_at),
+        kod1_url=kod1,
+        kod2_url=kod2,
+        cert_serial=serial,
+        offline_mode=mode,
+        deadline=dt.date.fromisoformat(deadline) if deadline else None,
+        state=InvoiceState(state),
+        print_state=PrintState(print_state),
+        idempotency_key=key,
+        request_hash=req_hash,
+        updated_at=dt.datetime.fromisoformat(updated_at),
+        ksef_session_ref=session_ref,
+        ksef_invoice_ref=inv_ref,
+        ksef_number=ksef_number,
+        upo=bytes(upo) if upo is not None else None,
+        reject_code=rcode,
+        reject_reason=rreason,
+        print_error=perr,
+        xml=xml,
+    )

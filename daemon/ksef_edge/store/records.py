@@ -1,0 +1,105 @@
+"""Rows and errors of the outbox, shared by the API, the printer callback and the uplink."""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+
+class InvoiceState(str, enum.Enum):
+    ISSUED = "issued"  # stored locally, waiting for upload
+    SENDING = "sending"  # in an open KSeF session (refs stored before the request)
+    ACCEPTED = "accepted"  # KSeF number known
+    CONFIRMED = "confirmed"  # UPO stored
+    REJECTED = "rejected"  # KSeF refused it: needs a technical correction (alarm)
+
+
+class PrintState(str, enum.Enum):
+    PENDING = "pending"
+    PRINTING = "printing"
+    PRINTED = "printed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NewInvoice:
+    """What the issuance pipeline produced for one allocated number, ready to insert."""
+
+    number: str
+    xml: bytes
+    sha256: bytes
+    issue_date: dt.date
+    kod1_url: str
+    kod2_url: str | None
+    cert_serial: str
+    offline_mode: str
+    deadline: dt.date | None
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    id: int
+    series: str
+    seq: int
+    number: str
+    sha256: bytes
+    issue_date: dt.date
+    created_at: dt.datetime
+    kod1_url: str
+    kod2_url: str | None
+    cert_serial: str
+    offline_mode: str
+    deadline: dt.date | None
+    state: InvoiceState
+    print_state: PrintState
+    idempotency_key: str
+    request_hash: str
+    updated_at: dt.datetime
+    ksef_session_ref: str | None = None
+    ksef_invoice_ref: str | None = None
+    ksef_number: str | None = None
+    upo: bytes | None = None
+    reject_code: str | None = None
+    reject_reason: str | None = None
+    print_error: str | None = None
+    xml: bytes | None = None  # filled only by calls that need the bytes (get_xml, list_for_upload)
+
+
+class StoreError(Exception):
+    """Base of outbox errors."""
+
+
+class NotFoundError(StoreError):
+    pass
+
+
+class ClockBehindError(StoreError):
+    """The wall clock is earlier than the last issued invoice: a Pi booted without RTC/NTP."""
+
+    def __init__(self, now: dt.datetime, floor: dt.datetime) -> None:
+        super().__init__(
+            f"the system clock ({now.isoformat(timespec='seconds')}) is behind the last issued invoice "
+            f"({floor.isoformat(timespec='seconds')}); set the correct time (NTP or RTC) before issuing"
+        )
+        self.now = now
+        self.floor = floor
+
+
+class IdempotencyConflictError(StoreError):
+    """Same Idempotency-Key, different request body."""
+
+
+class InvalidTransitionError(StoreError):
+    """A state change that would break the invoice lifecycle (a bug in the caller)."""
+
+
+class MigrationError(StoreError):
+    """A schema migration failed; the database stays at its previous version."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer release; this one cannot use it."""
+
+
+class IntegrityCheckError(StoreError):
+    """`PRAGMA quick_check` found corruption."""
