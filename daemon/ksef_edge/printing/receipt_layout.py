@@ -1,0 +1,272 @@
+"""What goes on the paper, line by line: pure, so the ESC/POS bytes and the PNG preview show the same receipt.
+
+Every text line is at most `columns` characters (the printer would wrap it mid-word otherwise);
+QR codes are separate blocks carrying the exact link, with their labels as text lines under them
+(protocol.md §6: KOD I labelled `OFFLINE` or the KSeF number, KOD II labelled `CERTYFIKAT`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+import unicodedata
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+if TYPE_CHECKING:
+    from ..domain.invoice import Invoice
+
+KOD1_CAPTION = "Sprawdź, czy Twoja faktura znajduje się w KSeF!"  # MF visualiser header (protocol.md §6.3)
+KOD2_CAPTION = "Zweryfikuj dostawcę faktury"
+OFFLINE_LABEL = "OFFLINE"
+CERTIFICATE_LABEL = "CERTYFIKAT"
+COPY_MARKER = "DUPLIKAT"
+
+
+class UnprintableTextError(ValueError):
+    """Text holds a character the printer's code page cannot print (and no deliberate transliteration exists)."""
+
+
+# Deliberate substitutions for typographic characters a till may send; everything else must encode as is.
+_TRANSLITERATION = {
+    "\u2018": "'", "\u2019": "'", "\u201a": ",", "\u201b": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u2026": "...", "\u20ac": "EUR", "\u00d7": "x", "\u2022": "*", "\u00b7": "*",
+    "\u2122": "TM", "\u00ae": "(R)", "\u00a9": "(C)", "\u2030": "promil",
+}
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    name: str
+    quantity: Decimal
+    unit: str
+    unit_price: Decimal
+    vat_rate: str  # as printed: "23%", "zw", "np", "oo"
+    amount: Decimal  # gross for gross-priced invoices (P_11A), net otherwise (P_11)
+
+
+@dataclass(frozen=True)
+class VatSummaryRow:
+    rate: str
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+@dataclass(frozen=True)
+class ReceiptData:
+    seller_name: str
+    seller_address: tuple[str, ...]
+    seller_nip: str
+    invoice_number: str
+    issue_date: dt.date
+    lines: tuple[ReceiptLine, ...]
+    vat_summary: tuple[VatSummaryRow, ...]
+    total: Decimal
+    payment_method: str  # Polish label, e.g. "gotówka"
+    kod1_url: str | None
+    kod2_url: str | None
+    kod1_label: str = OFFLINE_LABEL  # "OFFLINE" or the KSeF number
+    copy_marker: str | None = None  # None or "DUPLIKAT"
+    buyer_nip: str | None = None
+    buyer_name: str | None = None
+    currency: str = "PLN"
+    amounts_gross: bool = True  # line amounts are gross (shelf prices) or net
+    due_date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class TextLine:
+    text: str
+    bold: bool = False
+    align: Literal["left", "center", "right"] = "left"
+    double_height: bool = False
+
+
+@dataclass(frozen=True)
+class QrBlock:
+    payload: str
+    name: str  # "KOD I" / "KOD II", for logs and tests
+
+
+Block = Union[TextLine, QrBlock]
+
+
+def _rate_text(rate: Any) -> str:
+    value = getattr(rate, "value", str(rate))
+    return f"{value}%" if str(value).isdigit() else str(value)
+
+
+def receipt_from_invoice(invoice: "Invoice", totals: Any = None, *, kod1_url: str | None, kod2_url: str | None,
+                         ksef_number: str | None = None, copy: bool = False) -> ReceiptData:
+    """The receipt of an issued invoice; `totals` is `domain.totals.compute_totals(invoice)` (computed if None)."""
+    from ..domain.invoice import PriceKind
+
+    if totals is None:
+        from ..domain.totals import compute_totals
+
+        totals = compute_totals(invoice)
+    amounts_gross = all(line.price_kind == PriceKind.GROSS for line in invoice.lines)
+    lines = []
+    for line, line_total in zip(invoice.lines, totals.lines, strict=True):
+        amount = line_total.gross if amounts_gross else line_total.net
+        lines.append(ReceiptLine(line.name, line.quantity, line.unit, line.unit_price, _rate_text(line.vat_rate), amount))
+    summary = tuple(VatSummaryRow(_rate_text(rate), rt.net, rt.vat, rt.gross) for rate, rt in totals.by_rate.items())
+    seller = invoice.seller
+    address = tuple(x for x in (seller.address.line1, seller.address.line2) if x) if seller.address else ()
+    buyer = invoice.buyer
+    return ReceiptData(
+        seller_name=seller.name, seller_address=address, seller_nip=seller.nip or "",
+        invoice_number=invoice.number, issue_date=invoice.issue_date,
+        lines=tuple(lines), vat_summary=summary, total=totals.gross,
+        payment_method=invoice.payment.method.label_pl, due_date=invoice.payment.due_date,
+        kod1_url=kod1_url, kod2_url=kod2_url,
+        kod1_label=ksef_number or OFFLINE_LABEL, copy_marker=COPY_MARKER if copy else None,
+        buyer_nip=buyer.nip if buyer else None, buyer_name=buyer.name if buyer else None,
+        currency=invoice.currency, amounts_gross=amounts_gross,
+    )
+
+
+def money(amount: Decimal) -> str:
+    """Polish notation, two decimals: 1234.5 -> "1234,50"."""
+    return f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):f}".replace(".", ",")
+
+
+def _unit_price(price: Decimal) -> str:
+    exponent = price.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        return f"{price.normalize():f}".replace(".", ",")
+    return money(price)
+
+
+def _quantity(qty: Decimal) -> str:
+    return f"{qty.normalize():f}".replace(".", ",")
+
+
+def clean_text(text: str, codec: str | None = "cp852") -> str:
+    """One printable line: NFC, control characters (incl. ESC/POS escapes) turned into spaces, typographic
+    characters transliterated deliberately; raises `UnprintableTextError` for anything else `codec` lacks."""
+    text = unicodedata.normalize("NFC", text)
+    out = []
+    for ch in text:
+        if unicodedata.category(ch)[0] in "CZ" and ch != " ":
+            ch = " "  # tabs, newlines, NBSP, ESC ... never reach the printer as commands
+        if codec is not None and not _encodable(ch, codec):
+            if ch in _TRANSLITERATION:
+                ch = _TRANSLITERATION[ch]
+            else:
+                raise UnprintableTextError(
+                    f"character {ch!r} (U+{ord(ch):04X}, {unicodedata.name(ch, 'unnamed')}) in {text!r} cannot be "
+                    f"printed in code page {codec}; rename the product or party without it")
+        out.append(ch)
+    return "".join(out)
+
+
+def _encodable(ch: str, codec: str) -> bool:
+    try:
+        ch.encode(codec)
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def wrap(text: str, columns: int) -> list[str]:
+    """Word-wrap to `columns`; long words (links, numbers) are split rather than overflow."""
+    return textwrap.wrap(text, columns, break_long_words=True, break_on_hyphens=True) or [""]
+
+
+def _kv(left: str, right: str, columns: int) -> list[str]:
+    """`left ....... right` on one line when it fits, else left wrapped and right aligned on the last line."""
+    lines = wrap(left, columns) if left else []
+    right_lines = wrap(right, columns)
+    last_right = right_lines[-1]
+    if lines and len(lines[-1]) + 1 + len(last_right) <= columns and len(right_lines) == 1:
+        lines[-1] = lines[-1] + " " * (columns - len(lines[-1]) - len(last_right)) + last_right
+        return lines
+    return lines + right_lines[:-1] + [last_right.rjust(columns)]
+
+
+def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> list[Block]:
+    """The receipt as blocks for a `columns`-wide paper; text is checked against `codec` (None: no check)."""
+
+    def t(text: str) -> str:
+        return clean_text(text, codec)
+
+    blocks: list[Block] = []
+
+    def text(s: str, **style: Any) -> None:
+        for line in wrap(t(s), columns):
+            blocks.append(TextLine(line, **style))
+
+    def kv(left: str, right: str, **style: Any) -> None:
+        for line in _kv(t(left), t(right), columns):
+            blocks.append(TextLine(line, **style))
+
+    rule = TextLine("-" * columns)
+
+    text(data.seller_name, bold=True, align="center", double_height=True)
+    for line in data.seller_address:
+        text(line, align="center")
+    text(f"NIP {data.seller_nip}", align="center")
+    blocks.append(rule)
+    if data.copy_marker:
+        text(data.copy_marker, bold=True, align="center", double_height=True)
+    text(f"Faktura {data.invoice_number}", bold=True)
+    kv("Data wystawienia:", data.issue_date.isoformat())
+    if data.buyer_name or data.buyer_nip:
+        text("Nabywca:", bold=True)
+        if data.buyer_name:
+            text(data.buyer_name)
+        if data.buyer_nip:
+            text(f"NIP {data.buyer_nip}")
+    blocks.append(rule)
+    for item in data.lines:
+        text(item.name)
+        kv(f"  {_quantity(item.quantity)} {item.unit} x {_unit_price(item.unit_price)}",
+           f"{money(item.amount)} {item.vat_rate}")
+    blocks.append(rule)
+    _vat_summary(data, columns, t, blocks)
+    blocks.append(rule)
+    kv("DO ZAPŁATY", f"{money(data.total)} {data.currency}", bold=True, double_height=True)
+    kv("Płatność:", data.payment_method)
+    if data.due_date:
+        kv("Termin płatności:", data.due_date.isoformat())
+    if data.kod1_url:
+        blocks.append(TextLine(""))
+        text(KOD1_CAPTION, align="center")
+        blocks.append(QrBlock(data.kod1_url, "KOD I"))
+        text(data.kod1_label, bold=True, align="center")
+    if data.kod2_url:
+        blocks.append(TextLine(""))
+        text(KOD2_CAPTION, align="center")
+        blocks.append(QrBlock(data.kod2_url, "KOD II"))
+        text(CERTIFICATE_LABEL, bold=True, align="center")
+    if data.copy_marker:
+        blocks.append(TextLine(""))
+        text(data.copy_marker, bold=True, align="center")
+    return blocks
+
+
+def _vat_summary(data: ReceiptData, columns: int, t: Any, blocks: list[Block]) -> None:
+    """A table when it fits the width (80 mm, usual amounts), one block per rate otherwise."""
+    header = ("Stawka", "Netto", "VAT", "Brutto")
+    rows = [(t(r.rate), money(r.net), money(r.vat), money(r.gross)) for r in data.vat_summary]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    if sum(widths) + 3 <= columns:
+        extra = columns - sum(widths) - 3
+        widths[0] += extra  # rate column absorbs the slack, amounts stay right-aligned at the edge
+        for i, row in enumerate([header, *rows]):
+            cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+            blocks.append(TextLine(" ".join(cells), bold=i == 0))
+        return
+    for rate, net, vat, gross in rows:
+        for line in wrap(f"Stawka {rate}", columns):
+            blocks.append(TextLine(line, bold=True))
+        for label, value in (("  Netto", net), ("  VAT", vat), ("  Brutto", gross)):
+            blocks.extend(TextLine(line) for line in _kv(label, value, columns))
+
+
+__all__ = ["Block", "QrBlock", "ReceiptData", "ReceiptLine", "TextLine", "UnprintableTextError", "VatSummaryRow",
+           "clean_text", "layout", "money", "receipt_from_invoice", "wrap"]
