@@ -108,11 +108,10 @@ def receipt_from_invoice(invoice: "Invoice", totals: Any = None, *, kod1_url: st
         from ..domain.totals import compute_totals
 
         totals = compute_totals(invoice)
-    amounts_gross = all(line.price_kind == PriceKind.GROSS for line in invoice.lines)
-    lines = []
-    for line, line_total in zip(invoice.lines, totals.lines, strict=True):
-        amount = line_total.gross if amounts_gross else line_total.net
-        lines.append(ReceiptLine(line.name, line.quantity, line.unit, line.unit_price, _rate_text(line.vat_rate), amount))
+    amounts_gross = totals.price_kind is PriceKind.GROSS
+    lines = tuple(  # LineAmount.value: P_11A for gross-priced invoices, P_11 for net-priced ones
+        ReceiptLine(la.line.name, la.line.quantity, la.line.unit, la.line.unit_price, _rate_text(la.line.vat_rate), la.value)
+        for la in totals.lines)
     summary = tuple(VatSummaryRow(_rate_text(rate), rt.net, rt.vat, rt.gross) for rate, rt in totals.by_rate.items())
     seller = invoice.seller
     address = tuple(x for x in (seller.address.line1, seller.address.line2) if x) if seller.address else ()
@@ -120,7 +119,7 @@ def receipt_from_invoice(invoice: "Invoice", totals: Any = None, *, kod1_url: st
     return ReceiptData(
         seller_name=seller.name, seller_address=address, seller_nip=seller.nip or "",
         invoice_number=invoice.number, issue_date=invoice.issue_date,
-        lines=tuple(lines), vat_summary=summary, total=totals.gross,
+        lines=lines, vat_summary=summary, total=totals.gross,
         payment_method=invoice.payment.method.label_pl, due_date=invoice.payment.due_date,
         kod1_url=kod1_url, kod2_url=kod2_url,
         kod1_label=ksef_number or OFFLINE_LABEL, copy_marker=COPY_MARKER if copy else None,
@@ -222,6 +221,7 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
         if data.buyer_nip:
             text(f"NIP {data.buyer_nip}")
     blocks.append(rule)
+    kv("Pozycje", "wartość brutto" if data.amounts_gross else "wartość netto")
     for item in data.lines:
         text(item.name)
         kv(f"  {_quantity(item.quantity)} {item.unit} x {_unit_price(item.unit_price)}",
