@@ -388,6 +388,11 @@ class KsefClient:
                                            group="sessionMisc", headers={"Accept": "application/xml"})
         return self._checked_upo(body, headers)
 
+    async def invoice_upo_by_ksef_number(self, session_ref: str, ksef_number: str) -> Upo:
+        _, headers, body = await self._api("GET", f"/sessions/{session_ref}/invoices/ksef/{ksef_number}/upo",
+                                           group="sessionMisc", headers={"Accept": "application/xml"})
+        return self._checked_upo(body, headers)
+
     async def download_upo(self, url: str) -> Upo:
         """UPO from a pre-signed `upoDownloadUrl` (plain GET, no token, not rate-limited)."""
         _, headers, body = await self._raw("GET", url, group=None, headers={"Accept": "application/xml"})

@@ -1,0 +1,125 @@
+"""KSeF availability (Latarnia + config overrides) -> effective upload deadlines (protocol.md §5.2).
+
+A failure announced while an invoice waits moves its deadline to 7 working days after the end of
+the last such failure; a total failure removes the obligation; an ongoing failure (end unknown)
+means the deadline is not yet known and certainly later than today. The arithmetic itself lives in
+`domain.deadlines.upload_deadline`; this module only decides which announcements apply.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from ..domain.deadlines import OfflineMode, upload_deadline
+from .models import LatarniaStatus
+
+log = logging.getLogger(__name__)
+WARSAW = ZoneInfo("Europe/Warsaw")
+
+FAILURE = "FAILURE"
+TOTAL_FAILURE = "TOTAL_FAILURE"
+MAINTENANCE = "MAINTENANCE"
+
+
+def warsaw_date(when: dt.datetime) -> dt.date:
+    return when.astimezone(WARSAW).date()
+
+
+@dataclass(frozen=True)
+class Outage:
+    """One announced period: `kind` FAILURE | TOTAL_FAILURE | MAINTENANCE; `end` None while ongoing."""
+
+    kind: str
+    start: dt.date
+    end: dt.date | None = None
+    source: str = "config"
+
+
+@dataclass(frozen=True)
+class EffectiveDeadline:
+    """`deadline` None = no obligation (total failure); `pending` = waits for a failure to end."""
+
+    deadline: dt.date | None
+    pending: bool = False
+    reason: str = ""
+
+
+def outages_from_latarnia(status: LatarniaStatus, today: dt.date) -> list[Outage]:
+    """Group Latarnia messages by event into outages; a status without messages still counts."""
+    events: dict[object, dict] = {}
+    for msg in status.messages:
+        if msg.category not in (FAILURE, TOTAL_FAILURE, MAINTENANCE):
+            continue
+        key = msg.event_id if msg.event_id is not None else msg.id
+        ev = events.setdefault(key, {"kind": msg.category, "start": None, "end": None, "ended": False})
+        if msg.category == TOTAL_FAILURE:
+            ev["kind"] = TOTAL_FAILURE
+        if msg.start is not None:
+            start = warsaw_date(msg.start)
+            ev["start"] = start if ev["start"] is None else min(ev["start"], start)
+        if msg.type == "FAILURE_END":
+            ev["ended"] = True
+            end_at = msg.end or msg.start
+            if end_at is not None:
+                ev["end"] = warsaw_date(end_at)
+        elif msg.end is not None and msg.category == MAINTENANCE:
+            ev["end"] = warsaw_date(msg.end)
+    out = [Outage(ev["kind"], ev["start"] or today, ev["end"], "latarnia") for ev in events.values()]
+    if status.status in (FAILURE, TOTAL_FAILURE) and not any(o.kind == status.status and o.end is None for o in out):
+        out.append(Outage(status.status, today, None, "latarnia"))
+    return out
+
+
+class Availability:
+    """What is known about KSeF's announced outages; pure apart from the stored Latarnia view."""
+
+    def __init__(self, overrides: list[Outage] | tuple[Outage, ...] = ()) -> None:
+        self._overrides = list(overrides)
+        self._latarnia: list[Outage] = []
+        self.status = "UNKNOWN"
+
+    def update(self, status: LatarniaStatus, today: dt.date) -> None:
+        self.status = status.status
+        self._latarnia = outages_from_latarnia(status, today)
+
+    @property
+    def outages(self) -> list[Outage]:
+        return self._overrides + self._latarnia
+
+    def effective_deadline(self, mode: str, issue_date: dt.date, stored: dt.date | None) -> EffectiveDeadline:
+        try:
+            mode_enum = OfflineMode(mode)
+        except ValueError:
+            mode_enum = OfflineMode[str(mode).upper()]
+        if mode_enum is OfflineMode.TOTAL_FAILURE:
+            return EffectiveDeadline(None, reason="issued in total failure: no obligation")
+        horizon = stored or dt.date.max
+
+        def relevant(o: Outage) -> bool:
+            # announced while the invoice was waiting: started by its deadline, not over before issue
+            return o.start <= horizon and (o.end is None or o.end >= issue_date)
+
+        applicable = [o for o in self.outages if relevant(o)]
+        if any(o.kind == TOTAL_FAILURE for o in applicable):
+            return EffectiveDeadline(None, reason="total failure announced: no obligation to send")
+        failures = [o for o in applicable if o.kind == FAILURE]
+        if any(o.end is None for o in failures):
+            return EffectiveDeadline(stored, pending=True, reason="failure ongoing: deadline after it ends")
+        ends = [o.end for o in failures if o.end is not None]
+        unavailability_end = None
+        if mode_enum is OfflineMode.OFFLINE:
+            maint = [o.end for o in applicable if o.kind == MAINTENANCE and o.end is not None]
+            unavailability_end = max(maint) if maint else None
+            if unavailability_end is None:
+                return EffectiveDeadline(stored, reason="unavailability end not announced; stored deadline")
+        if mode_enum is OfflineMode.FAILURE and not ends:
+            return EffectiveDeadline(stored, reason="stored deadline")
+        if not ends and mode_enum is OfflineMode.OFFLINE24:
+            return EffectiveDeadline(stored if stored else upload_deadline(mode_enum, issue_date))
+        computed = upload_deadline(mode_enum, issue_date, unavailability_end=unavailability_end, failure_ends=ends)
+        if stored is not None and computed is not None and stored > computed:
+            computed = stored  # never shorten a deadline we already promised
+        reason = f"failure until {max(ends).isoformat()}" if ends else ""
+        return EffectiveDeadline(computed, reason=reason)

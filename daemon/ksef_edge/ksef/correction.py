@@ -1,0 +1,91 @@
+"""Technical correction (protocol.md §5.5): a rejected offline invoice, re-generated with the same
+content, sent in an *online* session with `hashOfCorrectedInvoice` = hash of the rejected file.
+
+Exactly once here too: before re-sending after a lost answer, the session is searched for the
+corrected file's hash.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass
+
+from ..domain.ksef_number import validate_ksef_number
+from .client import KsefClient
+from .crypto import sha256_b64
+from .errors import KsefHttpError, KsefProtocolError, KsefUnavailable
+from .models import InvoiceStatus
+from .upo_check import check_upo
+
+log = logging.getLogger(__name__)
+
+
+class CorrectionError(Exception):
+    """KSeF refused the correction; `code`/`reason` say why (e.g. 21166 already corrected,
+    21167 the original was accepted, 430 the new file is invalid too)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"technical correction refused ({code}): {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CorrectionResult:
+    session_ref: str
+    invoice_ref: str
+    ksef_number: str
+    upo: bytes
+    corrected_sha256_b64: str
+
+
+async def send_technical_correction(
+    client: KsefClient,
+    *,
+    original_sha256: bytes,
+    corrected_xml: bytes,
+    poll_interval_s: float = 1.0,
+    polls_max: int = 120,
+) -> CorrectionResult:
+    """Send the re-generated invoice, wait for KSeF's verdict, fetch and check its UPO."""
+    original_b64 = base64.b64encode(original_sha256).decode("ascii")
+    new_hash = sha256_b64(corrected_xml)
+    if new_hash == original_b64:
+        raise CorrectionError("local", "the corrected file is byte-identical to the rejected one; "
+                                       "re-generate the invoice file before correcting")
+    session = await client.open_online_session()
+    ref = session.reference_number
+    try:
+        try:
+            invoice_ref = await client.send_invoice(session, corrected_xml, offline_mode=True,
+                                                    hash_of_corrected_invoice=original_b64)
+        except KsefHttpError as exc:
+            raise CorrectionError(str(exc.codes[0] if exc.codes else exc.status), exc.message) from exc
+        except KsefUnavailable:
+            found = [e for e in await client.session_invoices(ref) if e.invoice_hash == new_hash]
+            if not found:
+                raise
+            invoice_ref = found[0].reference_number
+        entry: InvoiceStatus | None = None
+        for _ in range(polls_max):
+            entry = await client.invoice_status(ref, invoice_ref)
+            if entry.code not in (100, 150):
+                break
+            await client.clock.sleep(poll_interval_s)
+        assert entry is not None
+        if entry.code != 200:
+            raise CorrectionError(str(entry.code), entry.reason)
+        ksef_number = validate_ksef_number(entry.ksef_number or "")
+        upo = await (client.download_upo(entry.upo_download_url) if entry.upo_download_url
+                     else client.invoice_upo(ref, invoice_ref))
+        check_upo(upo.xml, invoice_hash_b64=new_hash, ksef_number=ksef_number)
+    finally:
+        try:
+            await client.close_online_session(ref)
+        except (KsefHttpError, KsefUnavailable) as exc:
+            log.info("correction session %s not closed: %s", ref, exc)
+    log.info("technical correction accepted as %s (corrects %s)", ksef_number, original_b64)
+    return CorrectionResult(ref, invoice_ref, ksef_number, upo.xml, new_hash)
+
+
+__all__ = ["CorrectionError", "CorrectionResult", "send_technical_correction", "KsefProtocolError"]

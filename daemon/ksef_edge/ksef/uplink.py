@@ -1,0 +1,611 @@
+"""The uplink: drains the outbox to KSeF, every invoice exactly once, before its deadline.
+
+Exactly once rests on three rules:
+1. Before any request that could put an invoice into KSeF, the store records `sending` with the
+   session reference (and, once known, the invoice reference).
+2. An invoice in `sending` is never sent again until KSeF's own view of that session says it is
+   not there (looked up by invoice hash) and no request to that session can still be in flight
+   (`lost_grace_s` after the last one). Only then does it go back to `issued`.
+3. A 440 duplicate answer counts as success only if the original in KSeF has the same hash.
+A batch session is processed by KSeF only after *we* close it, so a batch session still open
+after a crash or lost upload is abandoned (never closed) and its invoices are requeued.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from ..domain.errors import KsefNumberError
+from ..domain.ksef_number import validate_ksef_number
+from ..store.records import InvoiceRecord, InvoiceState
+from .availability import Availability, warsaw_date
+from .batch import BATCH_INVOICES_MAX, build_package
+from .client import KsefClient, OnlineSession
+from .clock import Clock, SystemClock
+from .errors import KsefAuthError, KsefError, KsefHttpError, KsefProtocolError, KsefUnavailable
+from .models import InvoiceStatus
+from .status import DeadlineAlarm, UplinkMetrics, UplinkStatus
+from .store_protocol import UplinkStore
+from .upo_check import check_upo
+
+log = logging.getLogger(__name__)
+
+SESSION_GONE_CODES = {21173, 21180, 21155}  # no such session / status forbids / session invoice limit
+RETRYABLE_INVOICE_CODES = {405, 550}        # cancelled by session error / by system: send again
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class UplinkConfig:
+    batch_threshold: int = 30            # queue length from which a batch session is used
+    batch_invoices_max: int = 500        # per batch session (store pages are <= 500; KSeF allows 10 000)
+    online_idle_close_s: float = 60.0
+    online_session_invoices_max: int = 1000
+    online_session_age_max_s: float = 3600.0
+    online_sends_per_step: int = 10
+    poll_interval_s: float = 2.0         # between status queries of one session
+    idle_wait_s: float = 10.0            # nothing to do: wait this long or until notify()
+    lost_grace_s: float = 90.0           # > client timeout: a lost request cannot land after this
+    upload_attempts: int = 4             # per batch part
+    alarm_margin_days: int = 1           # deadline - today <= margin -> "at_risk"
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 300.0
+    latarnia_interval_s: float = 300.0
+    rate_limits_interval_s: float = 3600.0
+    status_interval_s: float = 5.0
+    offline_mode: bool = True            # every invoice this till issues is an offline invoice
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_invoices_max <= min(BATCH_INVOICES_MAX, PAGE):
+            raise ValueError(f"uplink.batch_invoices_max must be 1..{min(BATCH_INVOICES_MAX, PAGE)}")
+        if self.lost_grace_s <= 0 or self.poll_interval_s <= 0:
+            raise ValueError("uplink.lost_grace_s and uplink.poll_interval_s must be > 0")
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _utcnow() -> dt.datetime:
+    # The store stamps `updated_at` with the real wall clock, so grace periods compare against it.
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Uplink:
+    """Background task. `start()` / `await stop()`; `notify()` after each issued invoice."""
+
+    def __init__(
+        self,
+        store: UplinkStore,
+        client: KsefClient,
+        *,
+        config: UplinkConfig | None = None,
+        clock: Clock | None = None,
+        availability: Availability | None = None,
+        metrics: UplinkMetrics | None = None,
+        on_accepted: Callable[[int, str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.config = config or UplinkConfig()
+        self.clock = clock or client.clock or SystemClock()
+        self.availability = availability or Availability()
+        self.metrics = metrics or UplinkMetrics()
+        self._on_accepted = on_accepted  # e.g. reprint KOD I labelled with the KSeF number
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._online: OnlineSession | None = None
+        self._online_count = 0
+        self._online_opened = 0.0
+        self._online_last_send = 0.0
+        self._active_batch: str | None = None
+        self._last_poll: dict[str, float] = {}
+        self._touched: dict[str, dt.datetime] = {}  # session ref -> last request we sent to it
+        self._failures = 0
+        self._next_latarnia = 0.0
+        self._next_limits = 0.0
+        self._next_status = 0.0
+        self._mode = "idle"
+        self._last_success: dt.datetime | None = None
+        self._last_error: str | None = None
+        self._last_error_at: dt.datetime | None = None
+        self._alarmed: set[tuple[int, str]] = set()
+        self._status = UplinkStatus(False, {}, None, None, None, None, 0.0, "idle", "UNKNOWN")
+        self._sent_times: list[float] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> asyncio.Task:
+        self._stop.clear()
+        self._task = asyncio.create_task(self.run(), name="ksef-uplink")
+        return self._task
+
+    def notify(self) -> None:
+        """A new invoice is in the outbox: stop waiting."""
+        self._wake.set()
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish the current step, close the online session, return. Every invoice stays resumable
+        even if the step is cancelled: state is written before each request."""
+        self._stop.set()
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+        except asyncio.TimeoutError:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def run(self) -> None:
+        log.info("uplink started")
+        try:
+            while not self._stop.is_set():
+                try:
+                    progress = await self.step()
+                    self._failures = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the task must outlive any one failure
+                    if not isinstance(exc, (KsefError, OSError)):
+                        log.exception("uplink step crashed (bug?); will retry")
+                    await self._on_failure(exc)
+                    continue
+                if not progress and not self._stop.is_set():
+                    await self._pause(self.config.poll_interval_s if await self._has_in_flight()
+                                      else self.config.idle_wait_s)
+        finally:
+            try:
+                await self._close_online(reason="stopping")
+            except Exception as exc:  # noqa: BLE001 - best effort on the way out
+                log.info("online session not closed on stop: %s", exc)
+            await self.refresh_status(force=True)
+            log.info("uplink stopped")
+
+    async def _pause(self, seconds: float) -> None:
+        if isinstance(self.clock, SystemClock):
+            try:
+                await asyncio.wait_for(self._wake.wait(), seconds)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+        else:
+            await self.clock.sleep(seconds)
+
+    async def _on_failure(self, exc: BaseException) -> None:
+        self._failures += 1
+        kind = "unavailable" if isinstance(exc, KsefUnavailable) else type(exc).__name__
+        self.metrics.errors.labels(kind=kind).inc()
+        self._last_error = f"{type(exc).__name__}: {exc}"
+        self._last_error_at = self.clock.now()
+        delay = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** min(self._failures, 20))
+        delay *= random.uniform(0.5, 1.0)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            delay = max(delay, float(retry_after))
+        if isinstance(exc, KsefAuthError):
+            delay = self.config.backoff_max_s  # needs a person: don't hammer KSeF
+            log.error("KSeF authentication refused: %s", exc)
+        else:
+            log.warning("uplink step failed (%s); retrying in %.1fs", self._last_error, delay)
+        self._mode = "backoff"
+        await self.refresh_status(force=True)
+        await self._pause(delay)
+
+    # ------------------------------------------------------------------ one step
+
+    async def step(self) -> bool:
+        """One round: refresh limits/availability, resolve in-flight, fetch UPOs, send. True if anything moved."""
+        await self._maybe_refresh_limits()
+        await self._maybe_check_latarnia()
+        progress = await self._resolve_in_flight()
+        progress |= await self._fetch_missing_upos()
+        if self._stop.is_set():
+            return progress
+        queue = await self.store.list_for_upload(self.config.batch_invoices_max)
+        if len(queue) >= self.config.batch_threshold:
+            self._mode = "batch"
+            progress |= await self._send_batch(queue)
+        elif queue:
+            self._mode = "online"
+            progress |= await self._send_online(queue[: self.config.online_sends_per_step])
+        else:
+            await self._close_online_if_idle()
+            self._mode = "idle"
+        await self.refresh_status()
+        return progress
+
+    async def _maybe_refresh_limits(self) -> None:
+        now = self.clock.monotonic()
+        if now < self._next_limits:
+            return
+        self._next_limits = now + self.config.rate_limits_interval_s
+        try:
+            self.client.pacer.update_limits(await self.client.rate_limits())
+        except KsefHttpError as exc:
+            log.info("GET /rate-limits refused (%s); keeping production limits", exc)
+
+    async def _maybe_check_latarnia(self) -> None:
+        now = self.clock.monotonic()
+        if now < self._next_latarnia or not self.client.env.latarnia_base:
+            return
+        self._next_latarnia = now + self.config.latarnia_interval_s
+        try:
+            status = await self.client.latarnia_status()
+        except KsefError as exc:  # Latarnia down is information, not a reason to stop uploading
+            log.info("Latarnia not reachable: %s", exc)
+            return
+        before = self.availability.status
+        self.availability.update(status, warsaw_date(self.clock.now()))
+        if status.status != before:
+            log.warning("KSeF availability (Latarnia): %s -> %s", before, status.status)
+
+    async def _has_in_flight(self) -> bool:
+        counts = await self.store.counts_by_state()
+        return bool(counts.get("sending") or counts.get("accepted"))
+
+    async def _all(self, state: InvoiceState) -> list[InvoiceRecord]:
+        out: list[InvoiceRecord] = []
+        after = 0
+        while True:
+            page = await self.store.list(state=state, limit=PAGE, after=after)
+            out.extend(page)
+            if len(page) < PAGE:
+                return out
+            after = page[-1].id
+
+    def _success(self) -> None:
+        self._last_success = self.clock.now()
+        self.metrics.last_success.set(self._last_success.timestamp())
+
+    # ------------------------------------------------------------------ sending: online (trickle)
+
+    async def _ensure_online(self) -> OnlineSession:
+        now = self.clock.monotonic()
+        if self._online is not None and (
+            self._online_count >= self.config.online_session_invoices_max
+            or now - self._online_opened > self.config.online_session_age_max_s
+        ):
+            await self._close_online(reason="size/age limit")
+        if self._online is None:
+            self._online = await self.client.open_online_session()
+            self._online_count = 0
+            self._online_opened = self._online_last_send = self.clock.monotonic()
+            log.info("online session %s opened", self._online.reference_number)
+        return self._online
+
+    async def _close_online(self, reason: str) -> None:
+        session, self._online = self._online, None
+        if session is None:
+            return
+        self._touched[session.reference_number] = _utcnow()
+        try:
+            await self.client.close_online_session(session.reference_number)
+            log.info("online session %s closed (%s)", session.reference_number, reason)
+        except KsefHttpError as exc:
+            log.info("online session %s not closed: %s", session.reference_number, exc)
+
+    async def _close_online_if_idle(self) -> None:
+        if self._online is not None and \
+                self.clock.monotonic() - self._online_last_send >= self.config.online_idle_close_s:
+            await self._close_online(reason="idle")
+
+    async def _send_online(self, records: list[InvoiceRecord]) -> bool:
+        session = await self._ensure_online()
+        ref = session.reference_number
+        progress = False
+        for rec in records:
+            if self._stop.is_set():
+                break
+            assert rec.xml is not None, "list_for_upload must return the XML bytes"
+            await self.store.mark_sending(rec.id, ref)           # rule 1: persist before the request
+            self._touched[ref] = _utcnow()
+            try:
+                invoice_ref = await self.client.send_invoice(session, rec.xml, offline_mode=self.config.offline_mode)
+            except KsefHttpError as exc:                          # a definite refusal: nothing committed
+                progress = True
+                if exc.status == 429 or exc.status in (401, 403) or SESSION_GONE_CODES & set(exc.codes):
+                    await self.store.mark_requeued(rec.id)
+                    if SESSION_GONE_CODES & set(exc.codes):
+                        self._online = None
+                        return progress
+                    raise
+                await self._reject(rec, str(exc.codes[0] if exc.codes else exc.status), exc.message or str(exc))
+                continue
+            await self.store.mark_sending(rec.id, ref, invoice_ref)
+            self._online_count += 1
+            self._online_last_send = self.clock.monotonic()
+            self._count_sent(1, "online")
+            progress = True
+        return progress
+
+    def _count_sent(self, n: int, path: str) -> None:
+        self.metrics.sent.labels(path=path).inc(n)
+        now = self.clock.monotonic()
+        self._sent_times.extend([now] * n)
+        self._sent_times = [t for t in self._sent_times if t > now - 60.0]
+        self._success()
+
+    # ------------------------------------------------------------------ sending: batch (backlog)
+
+    async def _send_batch(self, records: list[InvoiceRecord]) -> bool:
+        await self._close_online(reason="switching to batch")
+        package = build_package([(f"{rec.id}.xml", rec.xml or b"") for rec in records])
+        batch = await self.client.open_batch_session(package, offline_mode=self.config.offline_mode)
+        ref = batch.reference_number
+        self._active_batch = ref
+        try:
+            for rec in records:                                   # rule 1, before any part is uploaded
+                await self.store.mark_sending(rec.id, ref)
+            self._touched[ref] = _utcnow()
+            uploads = sorted(batch.uploads, key=lambda u: u.ordinal_number)
+            if len(uploads) != len(package.parts):
+                raise KsefProtocolError(f"batch {ref}: {len(uploads)} upload URLs for {len(package.parts)} parts")
+            for upload, part in zip(uploads, package.parts):
+                for attempt in range(self.config.upload_attempts):
+                    try:
+                        await self.client.upload_part(upload, part)   # idempotent PUT of the same bytes
+                        break
+                    except KsefUnavailable:
+                        if attempt + 1 == self.config.upload_attempts:
+                            raise
+                        await self.clock.sleep(self.config.backoff_base_s * 2 ** attempt * random.uniform(0.5, 1))
+            self._touched[ref] = _utcnow()
+            await self.client.close_batch_session(ref)
+            self._touched[ref] = _utcnow()
+        finally:
+            self._active_batch = None
+        log.info("batch session %s closed with %d invoices", ref, len(records))
+        self._count_sent(len(records), "batch")
+        return True
+
+    # ------------------------------------------------------------------ resolving what is in flight
+
+    async def _resolve_in_flight(self) -> bool:
+        by_session: dict[str, list[InvoiceRecord]] = defaultdict(list)
+        for rec in await self._all(InvoiceState.SENDING):
+            by_session[rec.ksef_session_ref or ""].append(rec)
+        progress = False
+        now = self.clock.monotonic()
+        for ref, recs in by_session.items():
+            if not ref:  # cannot happen through mark_sending; never resend blindly
+                log.error("invoices %s are 'sending' without a session reference", [r.id for r in recs])
+                continue
+            if ref == self._active_batch or now - self._last_poll.get(ref, -1e18) < self.config.poll_interval_s:
+                continue
+            self._last_poll[ref] = now
+            progress |= await self._resolve_session(ref, recs)
+        return progress
+
+    async def _session_entries(self, ref: str, recs: list[InvoiceRecord]) -> list[InvoiceStatus]:
+        if len(recs) <= 5 and all(r.ksef_invoice_ref for r in recs):
+            return [await self.client.invoice_status(ref, r.ksef_invoice_ref) for r in recs]  # type: ignore[arg-type]
+        return await self.client.session_invoices(ref)
+
+    async def _resolve_session(self, ref: str, recs: list[InvoiceRecord]) -> bool:
+        entries = await self._session_entries(ref, recs)
+        by_hash: dict[str, list[InvoiceStatus]] = defaultdict(list)
+        for e in entries:
+            by_hash[e.invoice_hash].append(e)
+        progress = False
+        missing: list[InvoiceRecord] = []
+        for rec in recs:
+            found = by_hash.get(_b64(rec.sha256))
+            if not found:
+                missing.append(rec)
+                continue
+            # one file may appear twice in a session (re-sent after a lost answer): best outcome wins
+            entry = min(found, key=lambda e: {200: 0, 100: 1, 150: 1}.get(e.code, 2))
+            progress |= await self._apply(rec, ref, entry)
+        if missing:
+            progress |= await self._handle_missing(ref, missing)
+        return progress
+
+    async def _handle_missing(self, ref: str, missing: list[InvoiceRecord]) -> bool:
+        """Invoices KSeF does not list for the session: requeue once no request can still land."""
+        is_batch = "-SB-" in ref
+        if self._online is not None and ref == self._online.reference_number:
+            code = 100
+        else:
+            code = (await self.client.session_status(ref)).code
+        if is_batch and code in (150, 170):
+            return False  # closed and being processed: the list fills in when done
+        if is_batch and code == 200:
+            # processed, yet the invoice is not listed: it was not in the package KSeF read
+            log.warning("batch %s processed without invoices %s; requeueing", ref, [r.id for r in missing])
+        touched = self._touched.get(ref)
+        progress = False
+        for rec in missing:
+            last = max(filter(None, (touched, rec.updated_at)))
+            if (_utcnow() - last).total_seconds() < self.config.lost_grace_s:
+                continue
+            log.info("invoice %s not in KSeF session %s (status %s): back to the queue", rec.number, ref, code)
+            await self.store.mark_requeued(rec.id)
+            progress = True
+        return progress
+
+    async def _apply(self, rec: InvoiceRecord, ref: str, entry: InvoiceStatus) -> bool:
+        if entry.code in (100, 150):
+            if rec.ksef_invoice_ref is None:
+                await self.store.mark_sending(rec.id, ref, entry.reference_number)
+                return True
+            return False
+        if entry.code == 200:
+            ksef_number = self._checked_number(entry.ksef_number, rec)
+            await self.store.mark_accepted(rec.id, ksef_number)
+            await self._accepted(rec, ksef_number)
+            await self._confirm(rec, ref, ksef_number, entry.upo_download_url)
+            return True
+        if entry.code == 440:
+            return await self._resolve_duplicate(rec, ref, entry)
+        if entry.code in RETRYABLE_INVOICE_CODES:
+            log.info("KSeF cancelled invoice %s (%s); sending again", rec.number, entry.reason)
+            await self.store.mark_requeued(rec.id)
+            return True
+        await self._reject(rec, str(entry.code), entry.reason)
+        return True
+
+    def _checked_number(self, number: str | None, rec: InvoiceRecord) -> str:
+        try:
+            return validate_ksef_number(number or "")
+        except KsefNumberError as exc:
+            raise KsefProtocolError(f"KSeF returned an invalid KSeF number for {rec.number}: {exc}") from exc
+
+    async def _resolve_duplicate(self, rec: InvoiceRecord, ref: str, entry: InvoiceStatus) -> bool:
+        """440: the number was already sent. Success only if the original is byte-identical (rule 3)."""
+        original_number = entry.extensions.get("originalKsefNumber")
+        original_session = entry.extensions.get("originalSessionReferenceNumber")
+        original = None
+        if original_number and original_session:
+            original = next((e for e in await self.client.session_invoices(original_session)
+                             if e.ksef_number == original_number), None)
+        if original is None or original.invoice_hash != _b64(rec.sha256):
+            await self._reject(rec, "440", f"{entry.reason}; the invoice in KSeF has different content "
+                                           "(invoice number reused?): check the numbering, then correct")
+            return True
+        ksef_number = self._checked_number(original_number, rec)
+        await self.store.mark_sending(rec.id, original_session, original.reference_number)  # point at the original
+        await self.store.mark_accepted(rec.id, ksef_number)
+        log.info("invoice %s was already in KSeF as %s (lost answer resolved)", rec.number, ksef_number)
+        await self._accepted(rec, ksef_number)
+        await self._confirm(rec, original_session, ksef_number, original.upo_download_url)  # type: ignore[arg-type]
+        return True
+
+    async def _accepted(self, rec: InvoiceRecord, ksef_number: str) -> None:
+        self.metrics.accepted.inc()
+        self._success()
+        if self._on_accepted is not None:
+            try:
+                await self._on_accepted(rec.id, ksef_number)
+            except Exception as exc:  # noqa: BLE001 - a reprint problem must not stop uploads
+                log.warning("after-acceptance hook failed for %s: %s", rec.number, exc)
+
+    async def _reject(self, rec: InvoiceRecord, code: str, reason: str) -> None:
+        await self.store.mark_rejected(rec.id, code, reason)
+        self.metrics.rejected.inc()
+        log.error("ALARM: KSeF rejected invoice %s (%s: %s); a technical correction is needed",
+                  rec.number, code, reason)
+
+    # ------------------------------------------------------------------ UPO
+
+    async def _confirm(self, rec: InvoiceRecord, ref: str, ksef_number: str, url: str | None) -> bool:
+        try:
+            upo = await (self.client.download_upo(url) if url
+                         else self.client.invoice_upo_by_ksef_number(ref, ksef_number))
+            check_upo(upo.xml, invoice_hash_b64=_b64(rec.sha256), ksef_number=ksef_number)
+        except KsefHttpError as exc:
+            log.info("UPO for %s not available yet: %s", rec.number, exc)
+            return False
+        except KsefProtocolError as exc:
+            self.metrics.errors.labels(kind="upo").inc()
+            self._last_error, self._last_error_at = f"UPO for {rec.number}: {exc}", self.clock.now()
+            log.error("UPO for %s refused: %s", rec.number, exc)
+            return False
+        await self.store.mark_confirmed(rec.id, upo.xml)
+        return True
+
+    async def _fetch_missing_upos(self) -> bool:
+        by_session: dict[str, list[InvoiceRecord]] = defaultdict(list)
+        for rec in await self._all(InvoiceState.ACCEPTED):
+            by_session[rec.ksef_session_ref or ""].append(rec)
+        progress = False
+        now = self.clock.monotonic()
+        for ref, recs in by_session.items():
+            key = f"upo:{ref}"
+            if not ref or now - self._last_poll.get(key, -1e18) < self.config.poll_interval_s:
+                continue
+            self._last_poll[key] = now
+            urls: dict[str, str | None] = {}
+            if len(recs) > 3:
+                urls = {e.ksef_number or "": e.upo_download_url for e in await self.client.session_invoices(ref)}
+            for rec in recs:
+                progress |= await self._confirm(rec, ref, rec.ksef_number or "", urls.get(rec.ksef_number or ""))
+        return progress
+
+    # ------------------------------------------------------------------ status, deadlines, alarms
+
+    async def refresh_status(self, *, force: bool = False) -> UplinkStatus:
+        now = self.clock.monotonic()
+        if not force and now < self._next_status:
+            return self._status
+        self._next_status = now + self.config.status_interval_s
+        counts = await self.store.counts_by_state()
+        today = warsaw_date(self.clock.now())
+        alarms: list[DeadlineAlarm] = []
+        oldest: dt.date | None = None
+        for state in (InvoiceState.ISSUED, InvoiceState.SENDING, InvoiceState.REJECTED):
+            if not counts.get(state.value):
+                continue
+            for rec in await self._all(state):
+                eff = self.availability.effective_deadline(rec.offline_mode, rec.issue_date, rec.deadline)
+                if eff.deadline is not None and (oldest is None or eff.deadline < oldest):
+                    oldest = eff.deadline
+                if state is InvoiceState.REJECTED:
+                    alarms.append(DeadlineAlarm(rec.id, rec.number, "rejected", eff.deadline,
+                                                f"{rec.reject_code}: {rec.reject_reason}"))
+                if eff.deadline is None or eff.pending:
+                    continue
+                if eff.deadline < today:
+                    alarms.append(DeadlineAlarm(rec.id, rec.number, "overdue", eff.deadline, eff.reason))
+                elif (eff.deadline - today).days <= self.config.alarm_margin_days:
+                    alarms.append(DeadlineAlarm(rec.id, rec.number, "at_risk", eff.deadline, eff.reason))
+        for alarm in alarms:
+            if (alarm.invoice_id, alarm.level) not in self._alarmed:
+                self._alarmed.add((alarm.invoice_id, alarm.level))
+                log.error("ALARM %s: invoice %s deadline %s %s", alarm.level, alarm.number, alarm.deadline,
+                          alarm.detail)
+        for state, n in counts.items():
+            self.metrics.queue.labels(state=state).set(n)
+        for level in ("at_risk", "overdue", "rejected"):
+            self.metrics.alarms.labels(level=level).set(sum(1 for a in alarms if a.level == level))
+        if oldest is not None:
+            self.metrics.oldest_deadline_days.set((oldest - today).days)
+        self._status = UplinkStatus(
+            running=self._task is not None and not self._task.done() and not self._stop.is_set(),
+            queue=counts,
+            oldest_deadline=oldest,
+            last_success=self._last_success,
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+            sends_per_s=len([t for t in self._sent_times if t > now - 60.0]) / 60.0,
+            mode=self._mode,
+            ksef_availability=self.availability.status,
+            alarms=tuple(alarms),
+        )
+        return self._status
+
+    @property
+    def status(self) -> UplinkStatus:
+        """The last snapshot (cheap; for `/v1/status`)."""
+        return self._status
+
+
+async def correct_rejected_invoice(store: UplinkStore, client: KsefClient, invoice_id: int,
+                                   corrected_xml: bytes):
+    """CLI/API entry point for a technical correction of a `rejected` invoice.
+
+    Returns the `CorrectionResult` (KSeF number + checked UPO of the corrected file). Persisting
+    the corrected bytes as the invoice's new file needs `store.record_correction` (see docs/uplink.md).
+    """
+    from .correction import CorrectionError, send_technical_correction
+
+    rec = await store.get(invoice_id)
+    if rec.state is not InvoiceState.REJECTED:
+        raise CorrectionError("local", f"invoice {rec.number} is {rec.state.value}; only a rejected invoice "
+                                       "can be technically corrected")
+    result = await send_technical_correction(client, original_sha256=rec.sha256, corrected_xml=corrected_xml)
+    record = getattr(store, "record_correction", None)
+    if record is not None:
+        await record(invoice_id, xml=corrected_xml, ksef_number=result.ksef_number, upo=result.upo,
+                     session_ref=result.session_ref, invoice_ref=result.invoice_ref)
+    return result
