@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import re
 import string
 import tomllib
 import typing
@@ -47,10 +48,10 @@ KSEF_API_BASES = {
     KsefEnvironment.PROD: "https://api.ksef.mf.gov.pl/v2",
 }
 QR_ENV_FOR = {
-    KsefEnvironment.TEST: "TEST",
-    KsefEnvironment.DEMO: "DEMO",
-    KsefEnvironment.PROD: "PRD",
-    KsefEnvironment.SIMULATOR: "TEST",
+    KsefEnvironment.TEST: "test",
+    KsefEnvironment.DEMO: "demo",
+    KsefEnvironment.PROD: "prd",
+    KsefEnvironment.SIMULATOR: "test",
 }
 OFFLINE_MODES = ("offline24", "offline", "failure", "total_failure")
 CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
@@ -93,7 +94,7 @@ class StoreConfig:
 class KsefConfig:
     environment: KsefEnvironment = KsefEnvironment.TEST
     api_base_url: str = ""
-    qr_environment: str = "TEST"
+    qr_environment: str = "test"  # test | demo | prd (domain.qr.QrEnvironment value)
     context_type: str = "Nip"
     context_value: str = ""
     offline_mode: str = "offline24"
@@ -259,9 +260,9 @@ def _finish_ksef(ksef: KsefConfig, raw: Mapping[str, Any], seller: SellerConfig)
         raise ConfigError("ksef.api_base_url", "required when environment = \"simulator\" (e.g. http://127.0.0.1:8900/v2)")
     if not base.startswith(("https://", "http://")):
         raise ConfigError("ksef.api_base_url", "must start with https:// (or http:// for a local simulator)")
-    qr = raw.get("qr_environment", QR_ENV_FOR[ksef.environment])
-    if qr not in ("TEST", "DEMO", "PRD"):
-        raise ConfigError("ksef.qr_environment", "must be TEST, DEMO or PRD")
+    qr = str(raw.get("qr_environment", QR_ENV_FOR[ksef.environment])).lower()
+    if qr not in ("test", "demo", "prd"):
+        raise ConfigError("ksef.qr_environment", "must be \"test\", \"demo\" or \"prd\" (the QR verification host)")
     if ksef.context_type not in CONTEXT_TYPES:
         raise ConfigError("ksef.context_type", f"must be one of {', '.join(CONTEXT_TYPES)}")
     if ksef.offline_mode not in OFFLINE_MODES:
@@ -302,13 +303,13 @@ def _build(cls: type, section: Mapping[str, Any], prefix: str, base_dir: Path) -
         return cls(**kwargs)
     except ConfigError:
         raise
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # the other layer's own check (KeystoreError, PrinterConfigError, ValueError)
+        message = str(getattr(exc, "message", None) or exc)
+        named = re.match(rf"^{re.escape(prefix)}\.(\w+):\s*(.*)$", message, re.S)
+        if named:
+            raise ConfigError(f"{prefix}.{named.group(1)}", named.group(2)) from None
         field_name = getattr(exc, "field", None)
-        return _raise(f"{prefix}.{field_name}" if field_name else prefix, str(exc))
-
-
-def _raise(key: str, reason: str) -> Any:
-    raise ConfigError(key, reason)
+        raise ConfigError(f"{prefix}.{field_name}" if field_name else prefix, message) from None
 
 
 def _coerce(value: Any, hint: Any, key: str, base_dir: Path) -> Any:

@@ -34,9 +34,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                 sha256           BLOB NOT NULL CHECK (length(sha256) = 32),
                 issue_date       TEXT NOT NULL,
                 created_at       TEXT NOT NULL,
-                kod1_url         TEXT NOT NULL,
+                kod1_url         TEXT,  -- NULL only in total failure (no QR codes)
                 kod2_url         TEXT,
-                cert_serial      TEXT NOT NULL,
+                cert_serial      TEXT,
                 offline_mode     TEXT NOT NULL,
                 deadline         TEXT,
                 state            TEXT NOT NULL DEFAULT 'issued'

@@ -127,7 +127,7 @@ class OutboxStore:
     async def issue(
         self,
         *,
-        series: str,
+        series: str | Callable[[dt.datetime], str],
         created_at: dt.datetime,
         idempotency_key: str,
         request_hash: str,
@@ -138,7 +138,8 @@ class OutboxStore:
         """Allocate the next number of `series`, build the document for it, and store it, atomically.
 
         Returns `(record, created)`; `created` is False when `idempotency_key` was seen before with
-        the same `request_hash` (the original invoice is returned). `build(seq)` runs inside the
+        the same `request_hash` (the original invoice is returned). `series` may be a function of
+        the effective creation time (a monthly series follows the clock). `build(seq)` runs inside the
         transaction with the number and the effective creation time (never below the clock floor);
         if it raises, nothing is stored and no number is used. `run_build` may move the
         build off the event loop (e.g. `lambda f: loop.run_in_executor(None, f)`).
@@ -160,9 +161,10 @@ class OutboxStore:
                 floor = await self._floor(conn)
                 if floor is not None and created_at < floor - dt.timedelta(seconds=floor_tolerance_s):
                     raise ClockBehindError(created_at, floor)
-                async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series,)) as cur:
-                    seq = int((await cur.fetchone())[0]) + 1
                 effective = max(created_at, floor) if floor is not None else created_at
+                series_name = series(effective) if callable(series) else series
+                async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series_name,)) as cur:
+                    seq = int((await cur.fetchone())[0]) + 1
                 if run_build is None:
                     new = build(seq, effective)
                 else:
@@ -172,7 +174,7 @@ class OutboxStore:
                     "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, updated_at) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
-                        series,
+                        series_name,
                         seq,
                         new.number,
                         new.xml,

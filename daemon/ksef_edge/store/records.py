@@ -29,9 +29,9 @@ class NewInvoice:
     xml: bytes
     sha256: bytes
     issue_date: dt.date
-    kod1_url: str
+    kod1_url: str | None
     kod2_url: str | None
-    cert_serial: str
+    cert_serial: str | None
     offline_mode: str
     deadline: dt.date | None
 
@@ -45,9 +45,9 @@ class InvoiceRecord:
     sha256: bytes
     issue_date: dt.date
     created_at: dt.datetime
-    kod1_url: str
+    kod1_url: str | None
     kod2_url: str | None
-    cert_serial: str
+    cert_serial: str | None
     offline_mode: str
     deadline: dt.date | None
     state: InvoiceState

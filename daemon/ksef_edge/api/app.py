@@ -1,0 +1,321 @@
+"""The aiohttp application: routes, bearer-token check, uniform JSON errors."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hmac
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from .. import __version__
+from ..domain.errors import DomainError, InvoiceError, SchemaError
+from ..store import (
+    ClockBehindError,
+    IdempotencyConflictError,
+    InvoiceRecord,
+    InvoiceState,
+    NotFoundError,
+    PrintState,
+)
+from ..store.clock import ClockSync
+from ..store.numbering import WARSAW
+from .errors import ApiError, error_response
+from .invoice_request import parse_body, parse_invoice_request, request_hash
+from .metrics import CONTENT_TYPE
+from .state import DaemonState
+
+log = logging.getLogger("ksef_edge.api")
+
+STATE_KEY = web.AppKey("ksef_edge_state", DaemonState)
+IDEMPOTENCY_KEY_MAX = 200
+LIST_LIMIT_DEFAULT = 50
+LIST_LIMIT_MAX = 500
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def build_app(state: DaemonState) -> web.Application:
+    app = web.Application(
+        middlewares=[_errors_middleware, _auth_middleware],
+        client_max_size=state.config.api.body_bytes_max,
+    )
+    app[STATE_KEY] = state
+    app.router.add_post("/v1/invoices", post_invoice)
+    app.router.add_get("/v1/invoices", list_invoices)
+    app.router.add_get("/v1/invoices/{id}", get_invoice)
+    app.router.add_get("/v1/invoices/{id}/xml", get_invoice_xml)
+    app.router.add_post("/v1/invoices/{id}/reprint", reprint_invoice)
+    app.router.add_get("/v1/status", get_status)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+# ------------------------------------------------------------------------------------ middleware
+
+
+@web.middleware
+async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+        return error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal", "internal error; see the daemon log")
+
+
+@web.middleware
+async def _auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/v1/") or request.path == "/v1":
+        state = request.app[STATE_KEY]
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            presented.strip().encode(), state.config.api.token.encode()
+        )
+        if not ok:
+            state.metrics.unauthorized.inc()
+            why = "no bearer token" if not header else "wrong bearer token"
+            log.warning("unauthorized %s %s from %s: %s", request.method, request.path, request.remote, why)
+            resp = error_response(
+                401, "unauthorized", "send the POS token as `Authorization: Bearer <token>` ([api] token_file)"
+            )
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="ksef-edge"'
+            return resp
+    return await handler(request)
+
+
+# ------------------------------------------------------------------------------------- invoices
+
+
+async def post_invoice(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    started = time.perf_counter()
+    try:
+        key = _idempotency_key(request)
+        if request.content_type != "application/json":
+            raise ApiError(
+                415, "unsupported_media_type",
+                f"send JSON with Content-Type: application/json (got {request.content_type})",
+            )
+        limit = state.config.api.body_bytes_max
+        if request.content_length is not None and request.content_length > limit:
+            raise ApiError(413, "body_too_large", f"request body is {request.content_length} bytes; the limit is {limit}")
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes") from None
+        body = parse_body(raw)
+        draft = parse_invoice_request(body)
+        digest = request_hash(body)
+        # shielded: a client that hangs up mid-request must never cut the transaction
+        task = asyncio.ensure_future(state.issuer.issue(draft, idempotency_key=key, request_hash=digest))
+        try:
+            record, created = await asyncio.shield(task)
+        except InvoiceError as exc:
+            raise ApiError(422, "invalid_invoice", exc.message, exc.field) from None
+        except ClockBehindError as exc:
+            raise ApiError(503, "clock_behind", str(exc)) from None
+        except IdempotencyConflictError as exc:
+            raise ApiError(409, "idempotency_conflict", str(exc), "Idempotency-Key") from None
+        except SchemaError as exc:
+            log.error("built XML failed the FA(3) schema (a bug): %s", exc)
+            raise ApiError(500, "schema_error", "the invoice could not be built as valid FA(3); nothing was stored") from None
+        except DomainError as exc:
+            raise ApiError(422, "invalid_invoice", str(exc)) from None
+    except ApiError as exc:
+        state.metrics.refused.labels(code=exc.code).inc()
+        raise
+    if created:
+        state.metrics.issued.inc()
+        state.metrics.issue_seconds.observe(time.perf_counter() - started)
+        log.info("issued invoice id=%s number=%s", record.id, record.number)
+        if state.printer is not None:
+            state.printer.enqueue(record.id)
+    else:
+        state.metrics.replayed.inc()
+    resp = web.json_response(invoice_json(record), status=201)
+    resp.headers["Location"] = f"/v1/invoices/{record.id}"
+    if not created:
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+async def get_invoice(request: web.Request) -> web.Response:
+    record = await _record(request)
+    return web.json_response(invoice_json(record))
+
+
+async def get_invoice_xml(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    invoice_id = _id(request)
+    try:
+        xml = await state.store.get_xml(invoice_id)
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return web.Response(body=xml, content_type="application/xml", charset="utf-8")
+
+
+async def reprint_invoice(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    record = await _record(request)
+    if state.printer is None:
+        raise ApiError(409, "no_printer", "no printer is configured; set [printer] in the device config")
+    await state.store.set_print_state(record.id, PrintState.PENDING)
+    state.printer.enqueue(record.id)
+    return web.json_response({"id": record.id, "number": record.number, "print_state": "pending"}, status=202)
+
+
+async def list_invoices(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    q = request.query
+    inv_state = None
+    if q.get("state"):
+        try:
+            inv_state = InvoiceState(q["state"])
+        except ValueError:
+            allowed = ", ".join(s.value for s in InvoiceState)
+            raise ApiError(400, "invalid_query", f"state must be one of {allowed}", "state") from None
+    limit = _int_query(q, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX)
+    after = _int_query(q, "after", 0, 0, 2**62)
+    records = await state.store.list(state=inv_state, limit=limit, after=after)
+    next_after = records[-1].id if len(records) == limit else None
+    return web.json_response({"items": [invoice_json(r) for r in records], "next_after": next_after})
+
+
+# --------------------------------------------------------------------------------------- status
+
+
+async def get_status(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    problems = await state.problems()
+    counts = await state.store.counts_by_state()
+    deadline = await state.store.nearest_deadline()
+    floor = await state.store.clock_floor()
+    cert = state.certificate
+    now = state.now()
+    body: dict[str, Any] = {
+        "version": __version__,
+        "can_issue": not problems,
+        "problems": problems,
+        "queue": counts,
+        "nearest_deadline": deadline.isoformat() if deadline else None,
+        "ksef": {"environment": state.config.ksef.environment.value, "reachability": state.ksef_reachability},
+        "certificate": {
+            "serial": cert.serial,
+            "backend": cert.backend,
+            "not_after": cert.not_after.isoformat(),
+            "days_left": (cert.not_after - now).days,
+            "warnings": state.certificate_warnings(),
+        },
+        "clock": {
+            "now": now.isoformat(timespec="seconds"),
+            "sync": state.clock_sync().value,
+            "floor": floor.isoformat(timespec="seconds") if floor else None,
+        },
+        "printer": {
+            "state": state.printer.state if state.printer is not None else "not_configured",
+            "queue": await state.store.counts_by_print_state(),
+        },
+    }
+    return web.json_response(body)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    problems = await state.problems()
+    return web.json_response({"ok": not problems, "problems": problems}, status=200 if not problems else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    m = state.metrics
+    for name, n in (await state.store.counts_by_state()).items():
+        m.invoices.labels(state=name).set(n)
+    deadline = await state.store.nearest_deadline()
+    m.nearest_deadline.set(_end_of_day_ts(deadline) if deadline else 0)
+    m.cert_not_after.set(state.certificate.not_after.timestamp())
+    m.clock_synced.set({ClockSync.SYNCHRONIZED: 1, ClockSync.UNSYNCHRONIZED: 0}.get(state.clock_sync(), -1))
+    m.can_issue.set(0 if await state.problems() else 1)
+    return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+# -------------------------------------------------------------------------------------- helpers
+
+
+def invoice_json(r: InvoiceRecord) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "number": r.number,
+        "issue_date": r.issue_date.isoformat(),
+        "created_at": r.created_at.isoformat(),
+        "sha256": base64.b64encode(r.sha256).decode("ascii"),
+        "kod1_url": r.kod1_url,
+        "kod2_url": r.kod2_url,
+        "cert_serial": r.cert_serial,
+        "offline_mode": r.offline_mode,
+        "deadline": r.deadline.isoformat() if r.deadline else None,
+        "state": r.state.value,
+        "print_state": r.print_state.value,
+        "ksef_number": r.ksef_number,
+        "upo_available": r.upo is not None,
+        "rejection": {"code": r.reject_code, "reason": r.reject_reason} if r.state is InvoiceState.REJECTED else None,
+    }
+
+
+def _end_of_day_ts(day: dt.date) -> float:
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=WARSAW).timestamp()
+
+
+def _idempotency_key(request: web.Request) -> str:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        raise ApiError(
+            400, "missing_idempotency_key",
+            "send an Idempotency-Key header (e.g. the till's receipt id or a UUID) so a retry cannot issue twice",
+            "Idempotency-Key",
+        )
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not all(33 <= ord(c) < 127 for c in key):
+        raise ApiError(
+            400, "invalid_idempotency_key",
+            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} printable ASCII characters without spaces",
+            "Idempotency-Key",
+        )
+    return key
+
+
+def _id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise ApiError(404, "not_found", f"no invoice with id {raw!r}")
+    return int(raw)
+
+
+async def _record(request: web.Request) -> InvoiceRecord:
+    state = request.app[STATE_KEY]
+    try:
+        return await state.store.get(_id(request))
+    except NotFoundError as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+
+
+def _int_query(q: Any, name: str, default: int, lo: int, hi: int) -> int:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isascii() or not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ApiError(400, "invalid_query", f"{name} must be an integer {lo}..{hi}", name)
+    return int(raw)

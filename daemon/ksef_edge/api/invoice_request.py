@@ -1,0 +1,242 @@
+"""`POST /v1/invoices` body -> domain objects, or an ApiError naming the field.
+
+Strict on purpose: a POS integration bug (a float price, a typo'd key, a stray control character)
+is refused at once with the field to fix, instead of becoming a wrong legal document.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from ..domain.errors import InvoiceError
+from ..domain.invoice import Address, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
+from ..domain.nip import is_valid_nip
+from .errors import ApiError
+
+LINES_MAX = 200
+NAME_CHARS_MAX = 512  # FA(3) TZnakowy512 (P_7, buyer name, address line)
+UNIT_CHARS_MAX = 256  # FA(3) TZnakowy (P_8A)
+QUANTITY_MAX = Decimal("1000000")
+PRICE_MAX = Decimal("10000000")
+_QTY = re.compile(r"^(0|[1-9]\d{0,6})(\.\d{1,6})?$")
+_PRICE = re.compile(r"^(0|[1-9]\d{0,7})(\.\d{1,8})?$")
+# XML 1.0 Char minus the C0/C1 controls (tab/newline are not meaningful in a name either)
+_BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class InvoiceDraft:
+    """The till's part of an invoice; the service adds seller, number and dates."""
+
+    buyer: Party | None
+    lines: tuple[Line, ...]
+    payment: Payment
+
+
+class _Float:
+    """Marks a JSON number with a fraction or exponent: money must never pass through a float."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ApiError(400, "invalid_json", f"{name} is not allowed in JSON")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ApiError(400, "duplicate_key", f"key {key!r} appears twice in one object", key)
+        out[key] = value
+    return out
+
+
+def parse_body(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_encoding", f"body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(
+            text, parse_float=_Float, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+        )
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400, "invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "body is nested too deeply") from None
+
+
+def request_hash(body: Any) -> str:
+    """Canonical hash of the parsed request, to tell a retry from a different request with the same key."""
+
+    def default(o: Any) -> str:
+        if isinstance(o, _Float):
+            return o.text
+        raise TypeError
+
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def parse_invoice_request(body: Any) -> InvoiceDraft:
+    obj = _object(body, "", {"buyer", "lines", "payment"}, required={"lines", "payment"})
+    buyer = _buyer(obj.get("buyer"))
+    lines_raw = obj["lines"]
+    if not isinstance(lines_raw, list):
+        raise ApiError(400, "wrong_type", "must be a list of invoice lines", "lines")
+    if not lines_raw:
+        raise ApiError(400, "missing_field", "an invoice needs at least one line", "lines")
+    if len(lines_raw) > LINES_MAX:
+        raise ApiError(400, "too_many_lines", f"at most {LINES_MAX} lines per invoice", "lines")
+    lines = tuple(_line(item, f"lines[{i}]") for i, item in enumerate(lines_raw))
+    kinds = {line.price_kind for line in lines}
+    if len(kinds) > 1:
+        raise ApiError(
+            400, "mixed_price_kinds", "use unit_price_gross on every line or unit_price_net on every line", "lines"
+        )
+    payment = _payment(obj["payment"])
+    return InvoiceDraft(buyer=buyer, lines=lines, payment=payment)
+
+
+# ------------------------------------------------------------------------------------------ parts
+
+
+def _object(value: Any, field: str, allowed: set[str], *, required: set[str] = frozenset()) -> dict[str, Any]:
+    where = field or "body"
+    if not isinstance(value, dict):
+        raise ApiError(400, "wrong_type", f"{where} must be a JSON object", field or None)
+    for key in value:
+        if key not in allowed:
+            path = f"{field}.{key}" if field else key
+            raise ApiError(400, "unknown_field", f"unknown field {key!r}; allowed: {', '.join(sorted(allowed))}", path)
+    for key in sorted(required):
+        if key not in value or value[key] is None:
+            path = f"{field}.{key}" if field else key
+            raise ApiError(400, "missing_field", f"{key!r} is required", path)
+    return value
+
+
+def _text(value: Any, field: str, max_chars: int) -> str:
+    if isinstance(value, _Float) or not isinstance(value, str):
+        raise ApiError(400, "wrong_type", "must be a string", field)
+    if _BAD_CHARS.search(value):
+        raise ApiError(400, "invalid_characters", "contains control characters or unpaired surrogates", field)
+    text = " ".join(unicodedata.normalize("NFC", value).split())
+    if not text:
+        raise ApiError(400, "empty", "must not be empty", field)
+    if len(text) > max_chars:
+        raise ApiError(400, "too_long", f"at most {max_chars} characters", field)
+    return text
+
+
+def _decimal(value: Any, field: str, pattern: re.Pattern[str], maximum: Decimal, *, allow_int: bool) -> Decimal:
+    if isinstance(value, _Float):
+        raise ApiError(
+            400, "float_not_allowed", f"send amounts as strings to keep them exact, e.g. \"{value.text}\"", field
+        )
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, int) and not allow_int):
+        raise ApiError(400, "wrong_type", "must be a decimal string such as \"12.30\"", field)
+    text = str(value)
+    if not pattern.match(text):
+        raise ApiError(400, "invalid_amount", f"{text!r} is not a plain decimal like \"12.30\" (dot, no sign or exponent)", field)
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise ApiError(400, "invalid_amount", f"{text!r} is not a decimal number", field) from None
+    if amount > maximum:
+        raise ApiError(400, "out_of_range", f"must be at most {maximum}", field)
+    return amount
+
+
+def _buyer(value: Any) -> Party | None:
+    if value is None:
+        return None
+    obj = _object(value, "buyer", {"nip", "name", "address"}, required={"name"})
+    name = _text(obj["name"], "buyer.name", NAME_CHARS_MAX)
+    nip = None
+    if obj.get("nip") is not None:
+        nip_raw = obj["nip"]
+        if not isinstance(nip_raw, str):
+            raise ApiError(400, "wrong_type", "must be a string of 10 digits", "buyer.nip")
+        nip = nip_raw.replace("-", "").replace(" ", "")
+        if nip.upper().startswith("PL"):
+            nip = nip[2:]
+        if not is_valid_nip(nip):
+            raise ApiError(422, "invalid_nip", f"{nip_raw!r} is not a valid NIP (10 digits with a correct checksum)", "buyer.nip")
+    address = None
+    if obj.get("address") is not None:
+        address = Address(line1=_text(obj["address"], "buyer.address", NAME_CHARS_MAX))
+    try:
+        return Party(name=name, address=address, nip=nip)
+    except InvoiceError as exc:
+        raise ApiError(422, "invalid_buyer", exc.message, f"buyer.{exc.field}") from None
+
+
+def _line(value: Any, field: str) -> Line:
+    obj = _object(
+        value,
+        field,
+        {"name", "quantity", "unit", "unit_price_gross", "unit_price_net", "vat_rate"},
+        required={"name", "quantity", "vat_rate"},
+    )
+    gross, net = obj.get("unit_price_gross"), obj.get("unit_price_net")
+    if (gross is None) == (net is None):
+        raise ApiError(400, "missing_field", "give exactly one of unit_price_gross or unit_price_net", f"{field}.unit_price_gross")
+    kind, price_raw, price_field = (
+        (PriceKind.GROSS, gross, f"{field}.unit_price_gross") if gross is not None else (PriceKind.NET, net, f"{field}.unit_price_net")
+    )
+    price = _decimal(price_raw, price_field, _PRICE, PRICE_MAX, allow_int=False)
+    quantity = _decimal(obj["quantity"], f"{field}.quantity", _QTY, QUANTITY_MAX, allow_int=True)
+    if quantity <= 0:
+        raise ApiError(400, "out_of_range", "must be greater than 0", f"{field}.quantity")
+    rate_raw = obj["vat_rate"]
+    if isinstance(rate_raw, _Float) or isinstance(rate_raw, bool) or not isinstance(rate_raw, (str, int)):
+        raise ApiError(400, "wrong_type", "must be a string such as \"23\" or \"zw\"", f"{field}.vat_rate")
+    try:
+        rate = VatRate.parse(rate_raw, f"{field}.vat_rate")
+    except InvoiceError as exc:
+        raise ApiError(422, "invalid_vat_rate", exc.message, exc.field) from None
+    if rate is VatRate.ZW:
+        raise ApiError(
+            422, "unsupported_vat_rate", "exempt (zw) lines need a legal basis the API does not take yet", f"{field}.vat_rate"
+        )
+    unit = _text(obj["unit"], f"{field}.unit", UNIT_CHARS_MAX) if obj.get("unit") is not None else "szt"
+    return Line(
+        name=_text(obj["name"], f"{field}.name", NAME_CHARS_MAX),
+        quantity=quantity,
+        unit_price=price,
+        vat_rate=rate,
+        price_kind=kind,
+        unit=unit,
+    )
+
+
+def _payment(value: Any) -> Payment:
+    obj = _object(value, "payment", {"method", "due_date"}, required={"method"})
+    method_raw = obj["method"]
+    if not isinstance(method_raw, str):
+        raise ApiError(400, "wrong_type", "must be a string: cash, card or transfer", "payment.method")
+    try:
+        method = PaymentMethod(method_raw.strip().lower())
+    except ValueError:
+        raise ApiError(422, "invalid_payment_method", f"{method_raw!r} is not one of cash, card, transfer", "payment.method") from None
+    due = None
+    if obj.get("due_date") is not None:
+        raw = obj["due_date"]
+        if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            raise ApiError(400, "wrong_type", "must be a date string YYYY-MM-DD", "payment.due_date")
+        try:
+            due = dt.date.fromisoformat(raw)
+        except ValueError:
+            raise ApiError(422, "invalid_date", f"{raw!r} is not a calendar date", "payment.due_date") from None
+    return Payment(method=method, paid=method is not PaymentMethod.TRANSFER, due_date=due)

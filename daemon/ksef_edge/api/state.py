@@ -1,0 +1,90 @@
+"""What the API handlers need from the running daemon, and the health rules built on it."""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from ..config import Config
+from ..domain.signer import Signer
+from ..store import OutboxStore
+from ..store.clock import ClockSync, clock_sync
+from .issuer import InvoiceIssuer, utc_now
+from .metrics import Metrics
+
+CERT_WARN_DAYS = 30
+CLOCK_SYNC_CACHE_S = 10.0
+
+
+class PrintLink(Protocol):
+    """The print queue seen from the API (ksef_edge.printing provides it)."""
+
+    def enqueue(self, invoice_id: int) -> None: ...
+
+    @property
+    def state(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class CertificateStatus:
+    serial: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    backend: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class DaemonState:
+    config: Config
+    store: OutboxStore
+    issuer: InvoiceIssuer
+    signer: Signer
+    certificate: CertificateStatus
+    metrics: Metrics
+    printer: PrintLink | None = None
+    ksef_reachability: str = "unknown"  # set by the uplink: reachable | unreachable | unknown
+    now: Callable[[], dt.datetime] = utc_now
+    clock_sync_probe: Callable[[], ClockSync] = clock_sync
+    extra: dict[str, Any] = field(default_factory=dict)
+    _sync_cache: tuple[float, ClockSync] | None = None
+
+    def clock_sync(self) -> ClockSync:
+        cached = self._sync_cache
+        if cached is None or time.monotonic() - cached[0] > CLOCK_SYNC_CACHE_S:
+            cached = (time.monotonic(), self.clock_sync_probe())
+            self._sync_cache = cached
+        return cached[1]
+
+    async def problems(self) -> list[dict[str, str]]:
+        """Reasons the daemon cannot issue right now (empty list: healthy)."""
+        out: list[dict[str, str]] = []
+        try:
+            await self.store.ping()
+            floor = await self.store.clock_floor()
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            return [{"code": "store_unavailable", "message": f"the invoice database is not usable: {exc}"}]
+        now = self.now()
+        if floor is not None and now < floor - dt.timedelta(seconds=self.config.clock.floor_tolerance_s):
+            out.append({
+                "code": "clock_behind",
+                "message": f"the clock ({now.isoformat(timespec='seconds')}) is behind the last issued invoice "
+                f"({floor.isoformat(timespec='seconds')}); fix the time (NTP/RTC)",
+            })
+        if self.config.clock.require_sync and self.clock_sync() is not ClockSync.SYNCHRONIZED:
+            out.append({"code": "clock_unsynchronized", "message": "the clock is not NTP-synchronised and [clock] require_sync is on"})
+        cert = self.certificate
+        if now > cert.not_after:
+            out.append({"code": "certificate_expired", "message": f"the Offline certificate {cert.serial} expired on {cert.not_after.date()}; install a new one"})
+        elif now < cert.not_before:
+            out.append({"code": "certificate_not_yet_valid", "message": f"the Offline certificate {cert.serial} is valid only from {cert.not_before.isoformat(timespec='seconds')}"})
+        return out
+
+    def certificate_warnings(self) -> list[str]:
+        cert = self.certificate
+        warnings = list(cert.warnings)
+        days = (cert.not_after - self.now()).days
+        if 0 <= days <= CERT_WARN_DAYS:
+            warnings.append(f"the Offline certificate {cert.serial} expires in {days} day(s); request a new one in KSeF")
+        return warnings

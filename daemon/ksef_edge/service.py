@@ -1,0 +1,324 @@
+"""Wiring and lifecycle of the daemon: store + keystore + API, sd_notify, graceful stop.
+
+READY=1 is sent only after the store opened (integrity check, migrations, crash recovery), the
+signer opened with every certificate check passed, and the API listens. WATCHDOG=1 comes from the
+event loop while the store answers; SIGTERM sends STOPPING=1, stops accepting connections, lets
+in-flight requests finish (an issuance transaction is never cut), then closes the store.
+
+Background seams: `ksef_edge.ksef.uplink.run_uplink(ctx: UplinkContext)` is started when it exists
+and `[ksef] uplink = "auto"`; `ksef_edge.printing` provides the print queue (see `_open_printer`).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import importlib
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from aiohttp import web
+
+from . import __version__
+from .api.app import build_app
+from .api.issuer import InvoiceIssuer, utc_now
+from .api.metrics import Metrics
+from .api.state import CertificateStatus, DaemonState
+from .config import Config
+from .domain.signer import Signer
+from .store import OutboxStore
+
+log = logging.getLogger("ksef_edge.service")
+
+try:  # systemd-python is optional: outside systemd (or without the module) notify is a no-op
+    from systemd import daemon as _sd_daemon
+except ImportError:  # pragma: no cover - depends on the machine
+    _sd_daemon = None
+
+WATCHDOG_PING_TIMEOUT_S = 2.0
+
+
+# ------------------------------------------------------------------------------------ sd_notify
+
+
+def sd_notify(message: str) -> bool:
+    """Send a state line to systemd (NOTIFY_SOCKET); False when not under systemd."""
+    if _sd_daemon is None or not os.environ.get("NOTIFY_SOCKET"):
+        return False
+    try:
+        return bool(_sd_daemon.notify(message))
+    except OSError as exc:
+        log.warning("sd_notify failed: %s", exc)
+        return False
+
+
+def watchdog_interval_s() -> float | None:
+    """Half the systemd watchdog period, or None when no watchdog is configured for this process."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or not usec.isdigit() or int(usec) <= 0:
+        return None
+    if pid and pid.isdigit() and int(pid) != os.getpid():
+        return None
+    return int(usec) / 1_000_000 / 2
+
+
+# -------------------------------------------------------------------------------------- logging
+
+
+class _LogfmtFormatter(logging.Formatter):
+    """`ts=... level=... logger=... msg="..."`: greppable, one line per event, no secrets (callers never pass them)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        line = (
+            f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
+            f'logger={record.name} msg="{msg}"'
+        )
+        if record.exc_info:
+            line += " exc=" + repr(self.formatException(record.exc_info))
+        return line
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """journald under systemd (JOURNAL_STREAM / INVOCATION_ID set), else stderr."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler: logging.Handler | None = None
+    if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
+        try:
+            from systemd.journal import JournalHandler
+
+            handler = JournalHandler(SYSLOG_IDENTIFIER="ksef-edge")
+        except ImportError:
+            handler = None
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_LogfmtFormatter())
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+# ------------------------------------------------------------------------------------- the daemon
+
+
+@dataclass
+class UplinkContext:
+    """What the uplink task gets: the outbox (transitions), config, and the status it may update."""
+
+    config: Config
+    store: OutboxStore
+    state: DaemonState  # set `state.ksef_reachability` = "reachable" | "unreachable"
+    stopping: asyncio.Event
+
+
+def certificate_status(signer: Signer) -> CertificateStatus:
+    info = getattr(signer, "certificate", None)
+    if info is None:
+        from .keystore.certificates import load_certificate
+
+        info = load_certificate(signer.certificate_der)
+    return CertificateStatus(
+        serial=info.serial,
+        not_before=info.not_before,
+        not_after=info.not_after,
+        backend=str(getattr(signer, "backend_name", "memory")),
+        warnings=tuple(getattr(signer, "warnings", ()) or ()),
+    )
+
+
+def open_signer(config: Config, now: dt.datetime) -> Signer:
+    """Open the Offline-certificate signer with every check (type, NIP, validity, key match)."""
+    from .keystore import open_signer as keystore_open_signer
+
+    return keystore_open_signer(config.keystore, seller_nip=config.seller.nip, now=now)
+
+
+class Daemon:
+    """Start with `await daemon.start()`, stop with `await daemon.stop()`; `run_daemon` adds signals."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        signer: Signer | None = None,
+        now: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self.config = config
+        self._signer = signer
+        self._owns_signer = signer is None
+        self._now = now
+        self.store: OutboxStore | None = None
+        self.state: DaemonState | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.stopping = asyncio.Event()
+        self.bound: tuple[str, int] | str | None = None
+
+    async def start(self) -> None:
+        cfg = self.config
+        self.store = await OutboxStore.open(cfg.store.path, busy_timeout_ms=cfg.store.busy_timeout_ms)
+        log.info("store %s ready (schema v%d)", cfg.store.path, self.store.schema_version)
+        try:
+            if self._signer is None:
+                self._signer = open_signer(cfg, self._now())
+            cert = certificate_status(self._signer)
+            for warning in cert.warnings:
+                log.warning("certificate: %s", warning)
+            log.info("signer ready: certificate %s (%s), valid until %s", cert.serial, cert.backend, cert.not_after.date())
+            issuer = InvoiceIssuer(cfg, self._signer, self.store, now=self._now)
+            self.state = DaemonState(
+                config=cfg,
+                store=self.store,
+                issuer=issuer,
+                signer=self._signer,
+                certificate=cert,
+                metrics=Metrics(),
+                now=self._now,
+            )
+            self.state.printer = self._open_printer()
+            await self._listen(build_app(self.state))
+        except BaseException:
+            await self._close_resources()
+            raise
+        self._start_uplink()
+
+    async def _listen(self, app: web.Application) -> None:
+        api = self.config.api
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=api.shutdown_timeout_s, handle_signals=False)
+        await self._runner.setup()
+        if api.unix_socket is not None:
+            path = Path(api.unix_socket)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()  # a stale socket from a crash
+            site: web.BaseSite = web.UnixSite(self._runner, str(path))
+            await site.start()
+            os.chmod(path, 0o660)
+            self.bound = str(path)
+        else:
+            site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
+            await site.start()
+            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the real bound port
+            self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
+        log.info("API listening on %s", self.bound)
+
+    def _open_printer(self) -> Any:
+        """The print queue, when `ksef_edge.printing` provides one and [printer] is configured."""
+        if self.config.printer is None:
+            return None
+        try:
+            module = importlib.import_module("ksef_edge.printing.queue")
+        except ImportError:
+            log.info("printing: no print queue in this build; receipts stay 'pending'")
+            return None
+        factory = getattr(module, "start_print_queue", None)
+        if factory is None:
+            return None
+        return factory(self.config.printer, self.store, loop=asyncio.get_running_loop())
+
+    def _start_uplink(self) -> None:
+        if self.config.ksef.uplink != "auto":
+            log.info("uplink disabled ([ksef] uplink = off)")
+            return
+        try:
+            module = importlib.import_module("ksef_edge.ksef.uplink")
+        except ImportError:
+            log.info("uplink: not part of this build; invoices stay queued")
+            return
+        run_uplink = getattr(module, "run_uplink", None)
+        if run_uplink is None:
+            return
+        assert self.store is not None and self.state is not None
+        ctx = UplinkContext(config=self.config, store=self.store, state=self.state, stopping=self.stopping)
+        self.add_background("uplink", run_uplink(ctx))
+
+    def add_background(self, name: str, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(_log_task_end)
+        self._tasks.append(task)
+        return task
+
+    async def healthy_for_watchdog(self) -> bool:
+        """The event loop runs (we are here) and the store answers: keep systemd's watchdog fed."""
+        if self.store is None:
+            return False
+        try:
+            await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
+            return True
+        except Exception as exc:  # noqa: BLE001
+            log.error("watchdog: store does not answer: %s", exc)
+            return False
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()  # stops listening, waits for in-flight handlers
+            self._runner = None
+        await self._close_resources()
+
+    async def _close_resources(self) -> None:
+        printer = self.state.printer if self.state else None
+        if printer is not None and hasattr(printer, "close"):
+            with contextlib.suppress(Exception):
+                await printer.close()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self._owns_signer and self._signer is not None and hasattr(self._signer, "close"):
+            with contextlib.suppress(Exception):
+                self._signer.close()
+            self._signer = None
+
+
+def _log_task_end(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("background task %s died: %r", task.get_name(), exc)
+
+
+async def run_daemon(config: Config) -> int:
+    """Run until SIGTERM/SIGINT; the systemd unit's main process."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    daemon = Daemon(config)
+    await daemon.start()
+    sd_notify(f"READY=1\nSTATUS=issuing invoices (ksef-edge {__version__})\nMAINPID={os.getpid()}")
+    log.info("ready (ksef-edge %s)", __version__)
+    watchdog = asyncio.create_task(_watchdog(daemon, stop), name="watchdog")
+    await stop.wait()
+    sd_notify("STOPPING=1\nSTATUS=stopping: finishing in-flight requests")
+    log.info("stopping: finishing in-flight requests")
+    watchdog.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watchdog
+    await daemon.stop()
+    log.info("stopped")
+    return 0
+
+
+async def _watchdog(daemon: Daemon, stop: asyncio.Event) -> None:
+    interval = watchdog_interval_s()
+    if interval is None:
+        return
+    while not stop.is_set():
+        if await daemon.healthy_for_watchdog():
+            sd_notify("WATCHDOG=1")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
