@@ -89,6 +89,8 @@ class PrintQueue:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._notices: deque[tuple[str, PrintState, str | None]] = deque()
+        self._notify_lock = asyncio.Lock()
         self.printer_error: str | None = None  # last printer failure, None once a receipt printed
 
     # --- the till's side: never blocks, never raises for printer trouble -------------------------------------
@@ -216,25 +218,32 @@ class PrintQueue:
         await self._anotify(job)
 
     def _notify(self, job: _Job) -> None:
-        """State change from sync code (submit): an async callback is scheduled, not awaited."""
+        """Record a state change from sync code (submit); it is delivered in order by the next flush."""
         if self._on_state is None:
             return
+        self._notices.append((job.invoice_id, job.state, job.last_error))
         try:
-            result = self._on_state(job.invoice_id, job.state, job.last_error)
-            if inspect.isawaitable(result):
-                asyncio.ensure_future(result)
-        except Exception:  # a broken status sink must not break the till
-            log.exception("print state callback failed for %s", job.invoice_id)
+            asyncio.get_running_loop().create_task(self._flush())
+        except RuntimeError:  # no loop in this thread: the worker's next flush delivers it
+            pass
 
     async def _anotify(self, job: _Job) -> None:
         if self._on_state is None:
             return
-        try:
-            result = self._on_state(job.invoice_id, job.state, job.last_error)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.exception("print state callback failed for %s", job.invoice_id)
+        self._notices.append((job.invoice_id, job.state, job.last_error))
+        await self._flush()
+
+    async def _flush(self) -> None:
+        """Deliver state changes one at a time in the order they happened (the store must end on the last)."""
+        async with self._notify_lock:
+            while self._notices:
+                invoice_id, state, error = self._notices.popleft()
+                try:
+                    result = self._on_state(invoice_id, state, error)  # type: ignore[misc]
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:  # a broken status sink must not break printing or the till
+                    log.exception("print state callback failed for %s (%s)", invoice_id, state.value)
 
 
 __all__ = ["JobStatus", "PrintQueue", "PrintState", "StateCallback"]
