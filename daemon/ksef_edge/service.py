@@ -5,20 +5,19 @@ signer opened with every certificate check passed, and the API listens. WATCHDOG
 event loop while the store answers; SIGTERM sends STOPPING=1, stops accepting connections, lets
 in-flight requests finish (an issuance transaction is never cut), then closes the store.
 
-Background seams: `ksef_edge.ksef.uplink.run_uplink(ctx: UplinkContext)` is started when it exists
-and `[ksef] uplink = "auto"`; `ksef_edge.printing` provides the print queue (see `_open_printer`).
+Background work: the KSeF uplink (`ksef.runner.open_uplink`, own store connections) when
+`[ksef] uplink = "auto"` and a KSeF token is installed; the receipt print queue when [printer] is set.
+Both are told about each new invoice through `DaemonState.on_issued`; `add_background()` takes more.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
-import importlib
 import logging
 import os
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -109,16 +108,6 @@ def setup_logging(level: int = logging.INFO) -> None:
 # ------------------------------------------------------------------------------------- the daemon
 
 
-@dataclass
-class UplinkContext:
-    """What the uplink task gets: the outbox (transitions), config, and the status it may update."""
-
-    config: Config
-    store: OutboxStore
-    state: DaemonState  # set `state.ksef_reachability` = "reachable" | "unreachable"
-    stopping: asyncio.Event
-
-
 def certificate_status(signer: Signer) -> CertificateStatus:
     info = getattr(signer, "certificate", None)
     if info is None:
@@ -161,6 +150,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[Any]] = []
         self.stopping = asyncio.Event()
         self.bound: tuple[str, int] | str | None = None
+        self._uplink_close: Callable[[], Any] | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -183,12 +173,12 @@ class Daemon:
                 metrics=Metrics(),
                 now=self._now,
             )
-            self.state.printer = self._open_printer()
+            await self._start_printer()
             await self._listen(build_app(self.state))
+            await self._start_uplink()
         except BaseException:
-            await self._close_resources()
+            await self.stop()
             raise
-        self._start_uplink()
 
     async def _listen(self, app: web.Application) -> None:
         api = self.config.api
@@ -210,35 +200,55 @@ class Daemon:
             self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
         log.info("API listening on %s", self.bound)
 
-    def _open_printer(self) -> Any:
-        """The print queue, when `ksef_edge.printing` provides one and [printer] is configured."""
-        if self.config.printer is None:
-            return None
-        try:
-            module = importlib.import_module("ksef_edge.printing.queue")
-        except ImportError:
-            log.info("printing: no print queue in this build; receipts stay 'pending'")
-            return None
-        factory = getattr(module, "start_print_queue", None)
-        if factory is None:
-            return None
-        return factory(self.config.printer, self.store, loop=asyncio.get_running_loop())
+    async def _start_printer(self) -> None:
+        """Receipts go to `printing.PrintQueue` when [printer] is configured (connection != none)."""
+        assert self.state is not None and self.store is not None
+        printer_cfg = self.config.printer
+        if printer_cfg is None or getattr(printer_cfg, "connection", "none") == "none":
+            log.info("printing: no printer configured; receipts stay 'pending'")
+            return
+        from .api.receipts import ReceiptPrinter
 
-    def _start_uplink(self) -> None:
-        if self.config.ksef.uplink != "auto":
-            log.info("uplink disabled ([ksef] uplink = off)")
+        printer = ReceiptPrinter(printer_cfg, self.store, self.state.issuer)
+        self.state.printer = printer
+        self.state.on_issued.append(printer.on_issued)
+        await printer.start(self._now())
+
+    async def _start_uplink(self) -> None:
+        """The KSeF uplink on its own store connections, when [ksef] uplink = "auto" and a KSeF token is installed."""
+        assert self.state is not None
+        ksef = self.config.ksef
+        if ksef.uplink != "auto":
+            log.info("uplink disabled ([ksef] uplink = off); invoices stay queued")
             return
+        from .keystore.errors import KeystoreError
+        from .keystore.token_store import load_token
+        from .ksef.models import ENVIRONMENTS, ContextIdentifier, Environment
+        from .ksef.runner import open_uplink
+
         try:
-            module = importlib.import_module("ksef_edge.ksef.uplink")
-        except ImportError:
-            log.info("uplink: not part of this build; invoices stay queued")
+            token = await asyncio.get_running_loop().run_in_executor(None, load_token, self.config.keystore)
+        except KeystoreError as exc:
+            log.warning("uplink not started: %s", exc)
+            self.state.ksef_reachability = "no_token"
             return
-        run_uplink = getattr(module, "run_uplink", None)
-        if run_uplink is None:
-            return
-        assert self.store is not None and self.state is not None
-        ctx = UplinkContext(config=self.config, store=self.store, state=self.state, stopping=self.stopping)
-        self.add_background("uplink", run_uplink(ctx))
+        name = ksef.environment.value
+        if name == "simulator":
+            root = ksef.api_base_url.removesuffix("/v2")
+            env = Environment("simulator", ksef.api_base_url, f"{root}/latarnia")
+        else:
+            env = Environment(name, ksef.api_base_url, ENVIRONMENTS[name].latarnia_base)
+        uplink, close = await open_uplink(
+            self.config.store.path,
+            env,
+            context=ContextIdentifier(ksef.context_type, ksef.context_value),
+            token_provider=lambda: token,
+        )
+        self._uplink_close = close
+        self.state.uplink = uplink
+        self.state.on_issued.append(lambda record, draft: uplink.notify())
+        uplink.start()
+        log.info("uplink started (%s, %s)", name, ksef.api_base_url)
 
     def add_background(self, name: str, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -259,6 +269,15 @@ class Daemon:
 
     async def stop(self) -> None:
         self.stopping.set()
+        uplink = self.state.uplink if self.state else None
+        if uplink is not None:
+            with contextlib.suppress(Exception):
+                await uplink.stop()
+            self.state.uplink = None
+        if self._uplink_close is not None:
+            with contextlib.suppress(Exception):
+                await self._uplink_close()
+            self._uplink_close = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -24,7 +24,7 @@ from ..store import (
 from ..store.clock import ClockSync
 from ..store.numbering import WARSAW
 from .errors import ApiError, error_response
-from .invoice_request import parse_body, parse_invoice_request, request_hash
+from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
 from .state import DaemonState
 
@@ -119,9 +119,11 @@ async def post_invoice(request: web.Request) -> web.Response:
             raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes") from None
         body = parse_body(raw)
         draft = parse_invoice_request(body)
-        digest = request_hash(body)
+        canonical = canonical_json(body)
         # shielded: a client that hangs up mid-request must never cut the transaction
-        task = asyncio.ensure_future(state.issuer.issue(draft, idempotency_key=key, request_hash=digest))
+        task = asyncio.ensure_future(
+            state.issuer.issue(draft, idempotency_key=key, request_hash=request_hash(canonical), request_json=canonical)
+        )
         try:
             record, created = await asyncio.shield(task)
         except InvoiceError as exc:
@@ -142,8 +144,11 @@ async def post_invoice(request: web.Request) -> web.Response:
         state.metrics.issued.inc()
         state.metrics.issue_seconds.observe(time.perf_counter() - started)
         log.info("issued invoice id=%s number=%s", record.id, record.number)
-        if state.printer is not None:
-            state.printer.enqueue(record.id)
+        for hook in state.on_issued:  # printer, uplink: the invoice is committed whatever they do
+            try:
+                hook(record, draft)
+            except Exception:  # noqa: BLE001
+                log.exception("post-issue hook failed for invoice %s", record.number)
     else:
         state.metrics.replayed.inc()
     resp = web.json_response(invoice_json(record), status=201)
@@ -174,7 +179,7 @@ async def reprint_invoice(request: web.Request) -> web.Response:
     if state.printer is None:
         raise ApiError(409, "no_printer", "no printer is configured; set [printer] in the device config")
     await state.store.set_print_state(record.id, PrintState.PENDING)
-    state.printer.enqueue(record.id)
+    await state.printer.reprint(record)
     return web.json_response({"id": record.id, "number": record.number, "print_state": "pending"}, status=202)
 
 
@@ -212,7 +217,7 @@ async def get_status(request: web.Request) -> web.Response:
         "problems": problems,
         "queue": counts,
         "nearest_deadline": deadline.isoformat() if deadline else None,
-        "ksef": {"environment": state.config.ksef.environment.value, "reachability": state.ksef_reachability},
+        "ksef": state.ksef_status(),
         "certificate": {
             "serial": cert.serial,
             "backend": cert.backend,

@@ -76,15 +76,19 @@ def parse_body(raw: bytes) -> Any:
         raise ApiError(400, "invalid_json", "body is nested too deeply") from None
 
 
-def request_hash(body: Any) -> str:
-    """Canonical hash of the parsed request, to tell a retry from a different request with the same key."""
+def canonical_json(body: Any) -> str:
+    """One text per request meaning (sorted keys, no spaces); stored for reprints and hashed for idempotency."""
 
     def default(o: Any) -> str:
         if isinstance(o, _Float):
             return o.text
         raise TypeError
 
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=default)
+
+
+def request_hash(canonical: str) -> str:
+    """Tells a retry from a different request that reuses an Idempotency-Key."""
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -57,22 +57,28 @@ class InvoiceIssuer:
         self._mode = OfflineMode(config.ksef.offline_mode)
         self.last_issue_s: float | None = None
 
-    async def issue(self, draft: InvoiceDraft, *, idempotency_key: str, request_hash: str) -> tuple[InvoiceRecord, bool]:
+    def invoice_for(self, draft: InvoiceDraft, number: str, created_at: dt.datetime) -> Invoice:
+        """The domain invoice for a draft and its number (the same inputs give the same invoice)."""
+        return Invoice(
+            seller=self._seller,
+            buyer=draft.buyer,
+            lines=draft.lines,
+            payment=draft.payment,
+            number=number,
+            issue_date=civil_date(created_at),
+            created_at=created_at,
+            place_of_issue=self._config.device.place_of_issue,
+        )
+
+    async def issue(
+        self, draft: InvoiceDraft, *, idempotency_key: str, request_hash: str, request_json: str = ""
+    ) -> tuple[InvoiceRecord, bool]:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
 
         def build(seq: int, created_at: dt.datetime) -> NewInvoice:
             issue_date = civil_date(created_at)
-            invoice = Invoice(
-                seller=self._seller,
-                buyer=draft.buyer,
-                lines=draft.lines,
-                payment=draft.payment,
-                number=self._pattern.number(issue_date, seq),
-                issue_date=issue_date,
-                created_at=created_at,
-                place_of_issue=self._config.device.place_of_issue,
-            )
+            invoice = self.invoice_for(draft, self._pattern.number(issue_date, seq), created_at)
             doc = self._issue_document(
                 invoice,
                 self._signer,
@@ -100,6 +106,7 @@ class InvoiceIssuer:
             request_hash=request_hash,
             build=build,
             floor_tolerance_s=self._config.clock.floor_tolerance_s,
+            request_json=request_json,
             run_build=lambda fn: loop.run_in_executor(None, fn),
         )
         self.last_issue_s = time.perf_counter() - started

@@ -18,9 +18,9 @@ CLOCK_SYNC_CACHE_S = 10.0
 
 
 class PrintLink(Protocol):
-    """The print queue seen from the API (ksef_edge.printing provides it)."""
+    """The receipt printer seen from the API (`api.receipts.ReceiptPrinter`)."""
 
-    def enqueue(self, invoice_id: int) -> None: ...
+    async def reprint(self, record: Any) -> None: ...
 
     @property
     def state(self) -> str: ...
@@ -47,7 +47,8 @@ class DaemonState:
     ksef_reachability: str = "unknown"  # set by the uplink: reachable | unreachable | unknown
     now: Callable[[], dt.datetime] = utc_now
     clock_sync_probe: Callable[[], ClockSync] = clock_sync
-    extra: dict[str, Any] = field(default_factory=dict)
+    on_issued: list[Callable[[Any, Any], None]] = field(default_factory=list)  # (record, draft), after commit
+    uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
     _sync_cache: tuple[float, ClockSync] | None = None
 
     def clock_sync(self) -> ClockSync:
@@ -79,6 +80,18 @@ class DaemonState:
             out.append({"code": "certificate_expired", "message": f"the Offline certificate {cert.serial} expired on {cert.not_after.date()}; install a new one"})
         elif now < cert.not_before:
             out.append({"code": "certificate_not_yet_valid", "message": f"the Offline certificate {cert.serial} is valid only from {cert.not_before.isoformat(timespec='seconds')}"})
+        return out
+
+    def ksef_status(self) -> dict[str, Any]:
+        """KSeF reachability as the uplink last saw it ("unknown" until it has talked to KSeF)."""
+        out: dict[str, Any] = {"environment": self.config.ksef.environment.value, "reachability": self.ksef_reachability}
+        if self.uplink is not None:
+            st = self.uplink.status
+            if st.last_success and (st.last_error_at is None or st.last_success >= st.last_error_at):
+                out["reachability"] = "reachable"
+            elif st.last_error_at is not None:
+                out["reachability"] = "unreachable"
+            out["uplink"] = st.to_dict()
         return out
 
     def certificate_warnings(self) -> list[str]:

@@ -48,10 +48,11 @@ MIGRATIONS: tuple[Migration, ...] = (
                 reject_code      TEXT,
                 reject_reason    TEXT,
                 print_state      TEXT NOT NULL DEFAULT 'pending'
-                                 CHECK (print_state IN ('pending','printing','printed','failed')),
+                                 CHECK (print_state IN ('pending','printing','printed','failed_retrying','failed')),
                 print_error      TEXT,
                 idempotency_key  TEXT NOT NULL UNIQUE,
                 request_hash     TEXT NOT NULL,
+                request_json     TEXT NOT NULL DEFAULT '',  -- canonical POS request (receipt reprints)
                 updated_at       TEXT NOT NULL,
                 UNIQUE (series, seq)
             ) STRICT

@@ -133,6 +133,7 @@ class OutboxStore:
         request_hash: str,
         build: Callable[[int, dt.datetime], NewInvoice],
         floor_tolerance_s: float = 0.0,
+        request_json: str = "",
         run_build: Callable[[Callable[[], NewInvoice]], Any] | None = None,
     ) -> tuple[InvoiceRecord, bool]:
         """Allocate the next number of `series`, build the document for it, and store it, atomically.
@@ -171,8 +172,8 @@ class OutboxStore:
                     new = await run_build(lambda: build(seq, effective))
                 cur = await conn.execute(
                     "INSERT INTO invoices (series, seq, number, xml, sha256, issue_date, created_at, kod1_url, "
-                    "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, updated_at) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, request_json, "
+                    "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         series_name,
                         seq,
@@ -188,6 +189,7 @@ class OutboxStore:
                         new.deadline.isoformat() if new.deadline else None,
                         idempotency_key,
                         request_hash,
+                        request_json,
                         now_text,
                     ),
                 )
@@ -215,6 +217,23 @@ class OutboxStore:
         if row is None:
             raise NotFoundError(f"invoice {invoice_id} does not exist")
         return bytes(row[0])
+
+    async def get_request_json(self, invoice_id: int) -> str:
+        """The canonical POS request the invoice was built from (to lay out a reprint)."""
+        async with self._reader.execute("SELECT request_json FROM invoices WHERE id = ?", (invoice_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"invoice {invoice_id} does not exist")
+        return str(row[0])
+
+    async def list_print_backlog(self, since: dt.datetime, limit: int) -> list[InvoiceRecord]:
+        """Receipts not yet printed (pending / retrying) issued since `since`, oldest first."""
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS} FROM invoices WHERE print_state IN ('pending','printing','failed_retrying') "
+            "AND created_at >= ? ORDER BY id LIMIT ?",
+            (_utc(since), max(1, min(int(limit), LIST_LIMIT_MAX))),
+        ) as cur:
+            return [_record(r) for r in await cur.fetchall()]
 
     async def find_by_idempotency_key(self, key: str) -> InvoiceRecord | None:
         return await self._by_key(self._reader, key)

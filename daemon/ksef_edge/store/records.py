@@ -18,7 +18,8 @@ class PrintState(str, enum.Enum):
     PENDING = "pending"
     PRINTING = "printing"
     PRINTED = "printed"
-    FAILED = "failed"
+    FAILED_RETRYING = "failed_retrying"  # printer trouble; the print queue keeps retrying
+    FAILED = "failed"  # given up (unprintable or attempts exhausted); a reprint request retries
 
 
 @dataclass(frozen=True)
