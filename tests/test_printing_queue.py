@@ -101,11 +101,11 @@ async def test_missing_device_path_then_plugged_in(tmp_path):
     queue.start()
     try:
         queue.submit(7, blocks(cfg))
-        await wait_state(queue, "7", PrintState.FAILED_RETRYING)
+        await wait_state(queue, 7, PrintState.FAILED_RETRYING)
         assert "No such file or directory" in queue.status(7).last_error
         assert str(device) in queue.status(7).last_error
         device.parent.mkdir()
-        await wait_state(queue, "7", PrintState.PRINTED)
+        await wait_state(queue, 7, PrintState.PRINTED)
         assert parse(device.read_bytes()).qr_payloads == [KOD1_OFFICIAL, KOD2_OFFICIAL_RSA]
     finally:
         await queue.stop()

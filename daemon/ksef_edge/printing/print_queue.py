@@ -12,10 +12,10 @@ import inspect
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Union
+from typing import Any, Union
 
 from . import PrinterConfig, PrinterConfigError
 from .receipt_layout import Block
@@ -31,13 +31,14 @@ class PrintState(str, Enum):
     FAILED = "failed"  # will not be retried by itself (receipt cannot be rendered, bad config, attempts exhausted)
 
 
-StateCallback = Callable[[str, PrintState, Union[str, None]], Union[Awaitable[None], None]]
+InvoiceId = Hashable  # the store's integer id in the daemon; kept as given, so the callback gets it back
+StateCallback = Callable[[Any, PrintState, Union[str, None]], Union[Awaitable[None], None]]
 Payload = Union[bytes, Sequence[Block]]
 
 
 @dataclass(frozen=True)
 class JobStatus:
-    invoice_id: str
+    invoice_id: InvoiceId
     state: PrintState
     attempts: int
     last_error: str | None
@@ -46,7 +47,7 @@ class JobStatus:
 
 @dataclass
 class _Job:
-    invoice_id: str
+    invoice_id: InvoiceId
     payload: Payload
     copy: bool
     state: PrintState = PrintState.PENDING
@@ -83,21 +84,20 @@ class PrintQueue:
         self.backoff_max = backoff_max
         self.max_attempts = max_attempts
         self._queue: deque[_Job] = deque()
-        self._finished: OrderedDict[str, JobStatus] = OrderedDict()
+        self._finished: OrderedDict[InvoiceId, JobStatus] = OrderedDict()
         self._keep_finished = keep_finished
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
-        self._notices: deque[tuple[str, PrintState, str | None]] = deque()
+        self._notices: deque[tuple[InvoiceId, PrintState, str | None]] = deque()
         self._notify_lock = asyncio.Lock()
         self.printer_error: str | None = None  # last printer failure, None once a receipt printed
 
     # --- the till's side: never blocks, never raises for printer trouble -------------------------------------
-    def submit(self, invoice_id: str, payload: Payload, *, copy: bool = False) -> JobStatus:
+    def submit(self, invoice_id: InvoiceId, payload: Payload, *, copy: bool = False) -> JobStatus:
         """Queue a receipt. A second submit for a receipt still waiting replaces its content (the newest
         layout, e.g. with the KSeF number) and retries now; a copy request never demotes an unprinted original."""
-        invoice_id = str(invoice_id)
         for job in self._queue:
             if job.invoice_id == invoice_id and job.state is not PrintState.PRINTING:
                 if not copy:
@@ -113,8 +113,7 @@ class PrintQueue:
         self._wake.set()
         return job.status()
 
-    def status(self, invoice_id: str) -> JobStatus | None:
-        invoice_id = str(invoice_id)
+    def status(self, invoice_id: InvoiceId) -> JobStatus | None:
         for job in reversed(self._queue):
             if job.invoice_id == invoice_id:
                 return job.status()
