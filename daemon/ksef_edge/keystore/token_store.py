@@ -176,6 +176,13 @@ def _tpm_unseal(tcti: str, pem: bytes, path: Path) -> bytes:
     except KeystoreError:
         raise
     except Exception as exc:
-        raise tpm_error(exc, tcti, "unsealing the KSeF token") from None
+        err = tpm_error(exc, tcti, "unsealing the KSeF token")
+        if err.code == "key_not_from_this_tpm":
+            raise TokenError(
+                "token_not_from_this_tpm",
+                f"token file {path} was sealed by another TPM, or this TPM was cleared; store the token again "
+                "with `ksef-edge token set`",
+            ) from None
+        raise err from None
     finally:
         ectx.close()
