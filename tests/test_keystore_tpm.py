@@ -209,3 +209,59 @@ def test_csr_signed_inside_tpm_with_ksef_subject(tmp_path, swtpm_tcti, algorithm
         ("2.5.4.97", f"VATPL-{SHOP_NIP}"),
         ("2.5.4.6", "PL"),
     ]
+
+
+def test_dictionary_attack_lockout_does_not_stop_signing_and_is_reported_clearly(tmp_path, swtpm_tcti):
+    """Someone hammers a password-protected TPM object until the TPM locks out: sales must go on
+    (our key has no password and is NODA), and a refused DA-protected use reads as a lockout."""
+    from tpm2_pytss.constants import TPM2_RH, TPM2_ST
+    from tpm2_pytss.types import (TPM2B_AUTH, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPMS_SENSITIVE_CREATE,
+                                  TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK)
+
+    from ksef_edge.keystore.tpm_backend import _create_srk, open_esapi, tpm_error
+
+    cfg = _cfg(tmp_path, swtpm_tcti)
+    generate_key(cfg).close()
+    _install_offline_cert(cfg)
+
+    ectx = open_esapi(swtpm_tcti)
+    try:
+        ectx.dictionary_attack_parameters(1, 1000, 1000)  # lock out after one bad password
+        srk = _create_srk(ectx)
+        attrs = TPMA_OBJECT.SIGN_ENCRYPT | TPMA_OBJECT.FIXEDTPM | TPMA_OBJECT.FIXEDPARENT | \
+            TPMA_OBJECT.SENSITIVEDATAORIGIN | TPMA_OBJECT.USERWITHAUTH
+        priv, pub, *_ = ectx.create(srk, TPM2B_SENSITIVE_CREATE(TPMS_SENSITIVE_CREATE(userAuth=TPM2B_AUTH(b"pin"))),
+                                    TPM2B_PUBLIC.parse("ecc256:ecdsa-sha256", objectAttributes=attrs))
+        other = ectx.load(srk, priv, pub)
+        ectx.flush_context(srk)
+        ectx.tr_set_auth(other, b"wrong")
+        scheme = TPMT_SIG_SCHEME(scheme=TPM2_ALG.ECDSA, details={"any": {"hashAlg": TPM2_ALG.SHA256}})
+        ticket = TPMT_TK_HASHCHECK(tag=TPM2_ST.HASHCHECK, hierarchy=TPM2_RH.NULL)
+        with pytest.raises(tss.TSS2_Exception):
+            ectx.sign(other, b"\0" * 32, scheme, ticket)  # bad password: DA counter hits the limit
+        with pytest.raises(tss.TSS2_Exception) as locked:
+            ectx.sign(other, b"\0" * 32, scheme, ticket)
+        err = tpm_error(locked.value, swtpm_tcti, "signing")
+        assert err.code == "tpm_lockout" and "lockout" in str(err)
+        ectx.flush_context(other)
+    finally:
+        ectx.close()
+
+    with open_signer(cfg, seller_nip=SHOP_NIP) as signer:  # still signs during the lockout
+        sig = signer.sign(TV2_SIGN_STRING.encode())
+        pub = x509.load_der_x509_certificate(signer.certificate_der).public_key()
+        pub.verify(encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")),
+                   TV2_SIGN_STRING.encode(), ec.ECDSA(hashes.SHA256()))
+
+
+def test_owner_hierarchy_with_password_is_a_clear_error(tmp_path, swtpm_tcti):
+    from ksef_edge.keystore.tpm_backend import open_esapi
+
+    ectx = open_esapi(swtpm_tcti)
+    try:
+        ectx.hierarchy_change_auth(ESYS_TR.OWNER, b"someone-took-ownership")
+    finally:
+        ectx.close()
+    with pytest.raises(TpmError) as e:
+        generate_key(_cfg(tmp_path, swtpm_tcti))
+    assert e.value.code == "tpm_auth" and "owner" in str(e.value)
