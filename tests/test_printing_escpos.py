@@ -11,8 +11,17 @@ from ksef_edge.printing.escpos_output import (
     QrTooLargeError, qr_image, qr_module_dots, qr_modules, qr_version, render, send,
 )
 from ksef_edge.printing.receipt_layout import TextLine, UnprintableTextError, layout, receipt_from_invoice
-from escpos_reader import parse
+from escpos_reader import Qr, Raster, Text, parse
 from printing_fixtures import KOD1_OFFICIAL, KOD2_OFFICIAL_RSA, KSEF_NUMBER, POLISH, till_invoice
+
+
+def labels_after_codes(parsed) -> list[str]:
+    """The first non-empty text after each QR code (native or raster): its label on paper."""
+    labels = []
+    for i, e in enumerate(parsed.events):
+        if isinstance(e, (Qr, Raster)):
+            labels.append(next(x.text for x in parsed.events[i + 1:] if isinstance(x, Text) and x.text.strip()))
+    return labels
 
 
 def receipt_blocks(cfg: PrinterConfig, *, kod2: str = KOD2_OFFICIAL_RSA, **kw):
@@ -36,11 +45,7 @@ def test_file_sink_native_qr_round_trip(tmp_path, paper, profile):
         assert word in parsed.text
     assert parsed.qr_payloads == [KOD1_OFFICIAL, KOD2_OFFICIAL_RSA]
     assert {e.ecc for e in parsed.events if hasattr(e, "ecc")} == {"M"}
-    labels = []  # the first text after each QR code is its label
-    for i, e in enumerate(parsed.events):
-        if hasattr(e, "ecc"):
-            labels.append(next(x.text for x in parsed.events[i + 1:] if hasattr(x, "text") and x.text.strip()))
-    assert labels == ["OFFLINE", "CERTYFIKAT"]
+    assert labels_after_codes(parsed) == ["OFFLINE", "CERTYFIKAT"]
     assert len(parsed.cuts) == 1 and parsed.events[-1] == parsed.cuts[0]
     columns = 32 if paper == "58mm" else 42
     assert max(len(line.text) for line in parsed.lines) <= columns
@@ -54,6 +59,7 @@ def test_raster_fallback_decodes_to_the_same_links(tmp_path):
     decoded = [zxingcpp.read_barcodes(img)[0].text for img in parsed.rasters]
     assert decoded == [KOD1_OFFICIAL, KOD2_OFFICIAL_RSA]
     assert all(img.width <= 384 for img in parsed.rasters)
+    assert labels_after_codes(parsed) == ["OFFLINE", "CERTYFIKAT"]
     assert parsed.cuts == []  # POS-5890 has no cutter
     assert "ĄĆĘŁŃÓŚŹŻ" in parsed.text
 

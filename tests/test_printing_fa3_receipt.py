@@ -42,3 +42,12 @@ def test_not_an_invoice_is_a_clear_error():
         receipt_from_fa3(b"<x/>", kod1_url=None, kod2_url=None)
     with pytest.raises(Fa3ReadError, match="does not parse"):
         receipt_from_fa3(b"<x", kod1_url=None, kod2_url=None)
+
+
+def test_stored_receipt_blocks_follow_the_printer_config():
+    from ksef_edge.printing import PrinterConfig
+    from ksef_edge.printing.fa3_receipt import stored_receipt_blocks
+
+    xml = build_fa3(till_invoice(), system_info="ksef-edge test")
+    blocks = stored_receipt_blocks(xml, PrinterConfig(paper="58mm"), kod1_url=KOD1_OFFICIAL, kod2_url=None)
+    assert max(len(b.text) for b in blocks if isinstance(b, TextLine)) == 32

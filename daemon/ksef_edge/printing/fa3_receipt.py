@@ -10,7 +10,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from .receipt_layout import COPY_MARKER, OFFLINE_LABEL, ReceiptData, ReceiptLine, VatSummaryRow
+from . import PrinterConfig
+from .receipt_layout import COPY_MARKER, OFFLINE_LABEL, Block, ReceiptData, ReceiptLine, VatSummaryRow, layout
 
 # P_13_x / P_14_x -> the rate printed (FA(3) Fa sequence; P_13_1 covers 23/22 %, P_13_2 8/7 %).
 _RATE_FIELDS = (
@@ -100,4 +101,11 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
     )
 
 
-__all__ = ["Fa3ReadError", "receipt_from_fa3"]
+def stored_receipt_blocks(xml: bytes, cfg: PrinterConfig, *, kod1_url: str | None, kod2_url: str | None,
+                          ksef_number: str | None = None, copy: bool = False) -> list[Block]:
+    """What the daemon queues for an outbox row: `PrintQueue.submit(id, stored_receipt_blocks(...), copy=copy)`."""
+    data = receipt_from_fa3(xml, kod1_url=kod1_url, kod2_url=kod2_url, ksef_number=ksef_number, copy=copy)
+    return layout(data, cfg.line_columns, codec=cfg.python_codec)
+
+
+__all__ = ["Fa3ReadError", "receipt_from_fa3", "stored_receipt_blocks"]
