@@ -8,7 +8,7 @@ import time
 import aiohttp
 import pytest
 
-from sim_client import KsefTestClient, template_invoice
+from sim_client import ContractChecker, KsefTestClient, template_invoice
 from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim, ksef_sim_factory  # noqa: F401
 
 
@@ -110,15 +110,20 @@ async def test_latarnia_reports_failure_and_its_end(ksef_sim):
         assert messages[1]["end"] == "2026-11-26T12:00:00+01:00"
 
 
-async def test_fault_given_on_the_command_line(ksef_sim_factory):
-    sim = ksef_sim_factory("--fault", "security/public-key-certificates=500")
-    async with KsefTestClient(sim.api_url) as client:
+async def test_fault_and_rate_limits_given_on_the_command_line(ksef_sim_factory, tmp_path):
+    limits = tmp_path / "limits.json"
+    limits.write_text('{"other": {"perSecond": 1, "perMinute": 1, "perHour": 1}}')
+    sim = ksef_sim_factory("--fault", "security/public-key-certificates=500:1:1", "--rate-limits", str(limits))
+    async with KsefTestClient(sim.api_url, checker=ContractChecker(sim.api_url)) as client:
         assert (await client.request("GET", "/security/public-key-certificates", bearer=None)).status == 500
+        await client.authenticate(SIM_NIP, SIM_TOKEN)
+        assert (await client.request("GET", "/rate-limits")).json()["other"]["perMinute"] == 1
+        assert (await client.request("GET", "/rate-limits")).status == 429
 
 
 async def test_state_survives_a_crash_and_a_restart(ksef_sim_factory, tmp_path):
     sim = ksef_sim_factory(state_dir=tmp_path / "state")
-    async with KsefTestClient(sim.api_url) as client:
+    async with KsefTestClient(sim.api_url, checker=ContractChecker(sim.api_url)) as client:
         await client.authenticate(SIM_NIP, SIM_TOKEN)
         session, crypto = await client.open_online()
         first = await client.send_invoice(session, crypto, template_invoice(1))
@@ -128,6 +133,7 @@ async def test_state_survives_a_crash_and_a_restart(ksef_sim_factory, tmp_path):
         key_ids = [c["publicKeyId"] for c in await client.certificates()]
         sim.restart(kill=True)
         client.api_base = sim.api_url
+        client.checker = ContractChecker(sim.api_url)
         client._certs = None
         assert [c["publicKeyId"] for c in await client.certificates()] == key_ids
         assert (await client.invoice_status(session, first))["ksefNumber"] == accepted["ksefNumber"]

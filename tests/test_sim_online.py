@@ -191,3 +191,30 @@ async def test_technical_correction_of_rejected_offline_invoice(ksef_client: Kse
     assert of_accepted.status == 400 and of_accepted.exception_codes() == [21167]
     [accepted] = ksef_sim.invoices()
     assert accepted["hashOfCorrectedInvoice"] == sha256_b64(rejected)
+
+
+async def test_admin_token_for_another_nip_and_seller_outside_context_is_410(ksef_client: KsefTestClient, ksef_sim):
+    other_nip = "1111111111"
+    created = ksef_sim.add_token(other_nip, "other-shop-token")
+    assert REF.match(created["referenceNumber"])["infix"] == "EC" and "token" not in created
+    await ksef_client.authenticate(other_nip, "other-shop-token")
+    session, crypto = await ksef_client.open_online()
+    ref = await ksef_client.send_invoice(session, crypto, template_invoice(1))     # seller 5265877635
+    status = await ksef_client.wait_invoice(session, ref)
+    assert status["status"]["code"] == 410
+    wrong_context = await ksef_client.start_token_auth(SIM_NIP, "other-shop-token")
+    status = await ksef_client.wait_auth(wrong_context.json()["referenceNumber"],
+                                         wrong_context.json()["authenticationToken"]["token"])
+    assert status["status"]["code"] == 450
+
+
+async def test_problem_details_format_on_request(ksef_client: KsefTestClient):
+    await ksef_client.authenticate(SIM_NIP, SIM_TOKEN)
+    session, crypto = await ksef_client.open_online()
+    body = ksef_client.invoice_payload(crypto, template_invoice(3))
+    resp = await ksef_client.request("POST", f"/sessions/online/{session}/invoices",
+                                     headers={"X-Error-Format": "problem-details"},
+                                     json_body={**body, "invoiceSize": body["invoiceSize"] + 1})
+    assert resp.status == 400 and resp.headers["Content-Type"].startswith("application/problem+json")
+    assert [e["code"] for e in resp.json()["errors"]] == [21402]
+    assert ksef_client.checker is not None and ksef_client.checker.checked >= 6

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ksef-sim: KSeF API at http://{config.host}:{config.port}/v2, admin at /admin,"
           f" Latarnia at /latarnia; state {'in ' + str(config.state_dir) if config.state_dir else 'in memory'}",
           flush=True)
-    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None, shutdown_timeout=1.0)
     return 0
 
 
