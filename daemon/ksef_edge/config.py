@@ -99,8 +99,7 @@ class KsefConfig:
     context_value: str = ""
     offline_mode: str = "offline24"
     uplink: str = "auto"
-    uplink_interval_s: float = 30.0
-    token_file: Path | None = None  # KSeF authorisation token, for the uplink (read by it, not here)
+    uplink_idle_s: float = 10.0  # nothing queued: check again after this long (or at once on a new invoice)
 
 
 @dataclass(frozen=True)
@@ -269,8 +268,8 @@ def _finish_ksef(ksef: KsefConfig, raw: Mapping[str, Any], seller: SellerConfig)
         raise ConfigError("ksef.offline_mode", f"must be one of {', '.join(OFFLINE_MODES)}")
     if ksef.uplink not in UPLINK_POLICIES:
         raise ConfigError("ksef.uplink", "must be \"auto\" (upload in the background) or \"off\"")
-    if ksef.uplink_interval_s <= 0:
-        raise ConfigError("ksef.uplink_interval_s", "must be > 0 seconds")
+    if not 0 < ksef.uplink_idle_s <= 3600:
+        raise ConfigError("ksef.uplink_idle_s", "must be between 0 and 3600 seconds")
     return dataclasses.replace(
         ksef, api_base_url=base.rstrip("/"), qr_environment=qr, context_value=ksef.context_value or seller.nip
     )

@@ -209,7 +209,7 @@ class Daemon:
             return
         from .api.receipts import ReceiptPrinter
 
-        printer = ReceiptPrinter(printer_cfg, self.store, self.state.issuer)
+        printer = ReceiptPrinter(printer_cfg, self.store)
         self.state.printer = printer
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())
@@ -225,6 +225,7 @@ class Daemon:
         from .keystore.token_store import load_token
         from .ksef.models import ENVIRONMENTS, ContextIdentifier, Environment
         from .ksef.runner import open_uplink
+        from .ksef.uplink import UplinkConfig
 
         try:
             token = await asyncio.get_running_loop().run_in_executor(None, load_token, self.config.keystore)
@@ -243,6 +244,7 @@ class Daemon:
             env,
             context=ContextIdentifier(ksef.context_type, ksef.context_value),
             token_provider=lambda: token,
+            config=UplinkConfig(idle_wait_s=ksef.uplink_idle_s),
         )
         self._uplink_close = close
         self.state.uplink = uplink

@@ -1,20 +1,17 @@
 """Receipts: lay out an issued invoice and hand it to `printing.PrintQueue`; mirror its state into the store.
 
-Issuance never waits for the printer: the receipt is queued after the commit. A reprint (or a
-receipt left unprinted by a restart) is laid out again from the stored POS request plus the stored
-number, dates and QR links, so it needs no in-memory state.
+Issuance never waits for the printer: the receipt is queued after the commit. Every receipt
+(first print, reprint, or one left unprinted by a restart) is laid out from the stored XML bytes
+and QR links (`printing.fa3_receipt`), so it shows exactly what was signed and needs no memory.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from typing import Any
 
 from ..store import InvoiceRecord, OutboxStore, PrintState
-from .invoice_request import InvoiceDraft, parse_invoice_request
-from .issuer import InvoiceIssuer
 
 log = logging.getLogger(__name__)
 
@@ -23,14 +20,13 @@ BACKLOG_MAX = 50
 
 
 class ReceiptPrinter:
-    def __init__(self, printer_config: Any, store: OutboxStore, issuer: InvoiceIssuer) -> None:
+    def __init__(self, printer_config: Any, store: OutboxStore) -> None:
         from ..printing.print_queue import PrintQueue
 
         self._cfg = printer_config
         self._store = store
-        self._issuer = issuer
         self._queue = PrintQueue(printer_config, on_state=self._on_state)
-        self._pending: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self, now: dt.datetime) -> None:
         self._queue.start()
@@ -38,6 +34,8 @@ class ReceiptPrinter:
             await self.reprint(record, copy=False)
 
     async def close(self) -> None:
+        for task in list(self._tasks):
+            await asyncio.gather(task, return_exceptions=True)
         await self._queue.stop()
 
     @property
@@ -46,36 +44,29 @@ class ReceiptPrinter:
             return f"error: {self._queue.printer_error}"
         return "ok" if not self._queue.depth else f"printing ({self._queue.depth} queued)"
 
-    def on_issued(self, record: InvoiceRecord, draft: InvoiceDraft) -> None:
-        self._submit(record, draft, copy=False)
+    def on_issued(self, record: InvoiceRecord, draft: Any) -> None:
+        task = asyncio.ensure_future(self.reprint(record, copy=False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def reprint(self, record: InvoiceRecord, *, copy: bool = True) -> None:
-        raw = await self._store.get_request_json(record.id)
-        try:
-            draft = parse_invoice_request(json.loads(raw))
-        except Exception as exc:  # noqa: BLE001 - an old row without the request
-            await self._store.set_print_state(record.id, PrintState.FAILED, f"cannot lay out the receipt: {exc}")
-            return
-        self._submit(record, draft, copy=copy)
-
-    def _submit(self, record: InvoiceRecord, draft: InvoiceDraft, *, copy: bool) -> None:
-        from ..printing.receipt_layout import layout, receipt_from_invoice
+        """Lay the receipt out from the stored XML bytes (what was signed) and queue it."""
+        from ..printing.fa3_receipt import receipt_from_fa3
+        from ..printing.receipt_layout import layout
 
         try:
-            invoice = self._issuer.invoice_for(draft, record.number, record.created_at)
-            data = receipt_from_invoice(
-                invoice, kod1_url=record.kod1_url, kod2_url=record.kod2_url, ksef_number=record.ksef_number, copy=copy
+            xml = await self._store.get_xml(record.id)
+            data = receipt_from_fa3(
+                xml, kod1_url=record.kod1_url, kod2_url=record.kod2_url, ksef_number=record.ksef_number, copy=copy
             )
             blocks = layout(data, self._cfg.line_columns, codec=self._cfg.python_codec)
-        except Exception as exc:  # noqa: BLE001 - the invoice is stored; only the receipt failed
+        except Exception as exc:  # noqa: BLE001 - the invoice is stored; only its receipt failed
             log.exception("receipt %s cannot be laid out", record.number)
-            task = asyncio.ensure_future(self._store.set_print_state(record.id, PrintState.FAILED, str(exc)))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            await self._store.set_print_state(record.id, PrintState.FAILED, f"cannot lay out the receipt: {exc}")
             return
-        self._queue.submit(str(record.id), blocks, copy=copy)
+        self._queue.submit(record.id, blocks, copy=copy)
 
-    async def _on_state(self, invoice_id: str, state: Any, error: str | None) -> None:
+    async def _on_state(self, invoice_id: Any, state: Any, error: str | None) -> None:
         try:
             await self._store.set_print_state(int(invoice_id), PrintState(getattr(state, "value", state)), error)
         except Exception:  # noqa: BLE001
