@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from .errors import KeystoreError, TokenError
 from .files import check_private_file, write_private_file
-from .passphrase import PassphraseSource, read_passphrase
+from .passphrase import read_passphrase
 
 if TYPE_CHECKING:
     from . import KeystoreConfig
