@@ -50,8 +50,13 @@ class KeystoreConfig:
     key_algorithm: str = "ec"  # "ec" (P-256, recommended: smaller KOD II) | "rsa" (2048)
 
     def __post_init__(self) -> None:
+        # ValueError (not KeystoreError): the config loader turns it into "[keystore] ..." naming the key.
         if self.backend not in BACKENDS:
-            raise KeystoreError("bad_backend", f"keystore.backend must be 'file' or 'tpm', not {self.backend!r}")
+            raise ValueError(f"backend must be \"file\" or \"tpm\", not {self.backend!r}")
+        if self.key_algorithm not in ("ec", "rsa"):
+            raise ValueError(f"key_algorithm must be \"ec\" (P-256) or \"rsa\" (2048), not {self.key_algorithm!r}")
+        if self.declared_certificate_type not in (None, "", "Offline", "Authentication"):
+            raise ValueError("declared_certificate_type must be \"Offline\" (or left out)")
         for name in ("key_path", "cert_path", "token_path", "passphrase_file"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, Path):
