@@ -52,6 +52,9 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    from ..web import register_pages  # noqa: PLC0415 - cashier/status page and its receipt/UPO downloads
+
+    register_pages(app, state)
     return app
 
 

@@ -1,0 +1,459 @@
+// ksef-edge cashier and status page. Plain JS, no build step. Every data call goes to the /v1 API with
+// the same bearer token as the till; the token is kept in this browser's localStorage only.
+// Text from the server is always inserted with textContent (never innerHTML).
+"use strict";
+
+const TOKEN_KEY = "ksef-edge-token";
+const STATE_PL = { issued: "wystawiona (czeka na KSeF)", sending: "wysyłana do KSeF", accepted: "przyjęta przez KSeF",
+  confirmed: "potwierdzona (UPO)", rejected: "odrzucona przez KSeF" };
+const PRINT_PL = { pending: "w kolejce", printing: "drukowanie…", printed: "wydrukowano",
+  failed_retrying: "błąd drukarki — ponawiam", failed: "nie wydrukowano" };
+const SYNC_PL = { synchronized: "zsynchronizowany (NTP)", unsynchronized: "niezsynchronizowany", unknown: "nieznany" };
+const REACH_PL = { reachable: "dostępny", unreachable: "niedostępny", unknown: "jeszcze nie sprawdzono", no_token: "brak tokenu KSeF" };
+const AVAIL_PL = { AVAILABLE: "działa", MAINTENANCE: "przerwa techniczna", FAILURE: "awaria KSeF",
+  TOTAL_FAILURE: "awaria całkowita", UNKNOWN: "nieznana" };
+const DEADLINE_WARN_DAYS = 1; // amber when the upload deadline is today or tomorrow; red when past
+
+const $ = (id) => document.getElementById(id);
+let products = [];
+let cart = [];          // {name, qty: "2", price: "12.90", vat: "23"}
+let pendingKey = null;  // Idempotency-Key of the sale being issued: a retry reuses it, never issues twice
+let current = null;     // the last issued invoice (API JSON)
+let pollTimer = null;
+let statusTimer = null;
+let receiptUrl = null;
+
+// ------------------------------------------------------------------------------------------ API
+
+function token() { return localStorage.getItem(TOKEN_KEY) || ""; }
+
+class ApiError extends Error {
+  constructor(status, body) {
+    const e = (body && body.error) || {};
+    super(e.message || ("HTTP " + status));
+    this.status = status; this.code = e.code; this.field = e.field;
+  }
+}
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({ Authorization: "Bearer " + token() }, opts.headers || {});
+  const resp = await fetch(path, Object.assign({}, opts, { headers }));
+  if (resp.status === 401) { logout("Token nie pasuje — zaloguj się ponownie."); throw new ApiError(401, null); }
+  if (!resp.ok) {
+    let body = null;
+    try { body = await resp.json(); } catch (_) { /* not JSON */ }
+    throw new ApiError(resp.status, body);
+  }
+  return resp;
+}
+const apiJson = async (path, opts) => (await api(path, opts)).json();
+
+function newKey() {
+  // crypto.randomUUID needs a secure context; a Pi on the shop's LAN is plain http
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return "ui-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// ----------------------------------------------------------------------------------- money/NIP
+
+function parseAmount(text, decimals) {
+  // "12,90" or "12.90" -> integer in 10^-decimals units; null if not a plain positive decimal
+  const t = String(text).trim().replace(",", ".");
+  const m = /^(\d{1,8})(?:\.(\d+))?$/.exec(t);
+  if (!m || (m[2] && m[2].length > decimals)) return null;
+  return parseInt(m[1], 10) * 10 ** decimals + parseInt((m[2] || "").padEnd(decimals, "0") || "0", 10);
+}
+function plainDecimal(text) { return String(text).trim().replace(",", "."); }
+function formatPln(grosze) {
+  const s = String(Math.abs(grosze)).padStart(3, "0");
+  return (grosze < 0 ? "-" : "") + s.slice(0, -2) + "," + s.slice(-2) + " zł";
+}
+function lineGrosze(l) {
+  const qty = parseAmount(l.qty, 3), price = parseAmount(l.price, 2);
+  return Math.round((qty * price) / 1000); // display estimate; the receipt is authoritative
+}
+
+function normalizeNip(text) {
+  let t = String(text).replace(/[\s-]/g, "");
+  if (/^pl/i.test(t)) t = t.slice(2);
+  return t;
+}
+function nipValid(nip) {
+  // 10 digits; weights 6,5,7,2,3,4,5,6,7; sum mod 11 equals the 10th digit (and is never 10)
+  if (!/^\d{10}$/.test(nip)) return false;
+  const w = [6, 5, 7, 2, 3, 4, 5, 6, 7];
+  const sum = w.reduce((acc, wi, i) => acc + wi * Number(nip[i]), 0);
+  const check = sum % 11;
+  return check !== 10 && check === Number(nip[9]);
+}
+
+// --------------------------------------------------------------------------------------- views
+
+function show(view) {
+  for (const v of ["login", "kasa", "status"]) $("view-" + v).hidden = v !== view;
+  $("tab-kasa").classList.toggle("active", view === "kasa");
+  $("tab-status").classList.toggle("active", view === "status");
+  $("logout").hidden = view === "login";
+  clearInterval(statusTimer);
+  if (view === "status") { refreshStatus(); statusTimer = setInterval(refreshStatus, 5000); }
+}
+
+function route() {
+  const m = /[#&]token=([^&]+)/.exec(location.hash);
+  if (m) { // the demo prints a link with the token in the fragment (never sent to the server)
+    localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + "#kasa");
+  }
+  if (!token()) { show("login"); return; }
+  show(location.hash === "#status" ? "status" : "kasa");
+  refreshHealth();
+}
+
+function logout(message) {
+  localStorage.removeItem(TOKEN_KEY);
+  $("login-error").textContent = message || "";
+  show("login");
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  const t = $("login-token").value.trim();
+  localStorage.setItem(TOKEN_KEY, t);
+  try {
+    await apiJson("/v1/status");
+    $("login-token").value = "";
+    $("login-error").textContent = "";
+    if (!location.hash || location.hash === "#") location.hash = "#kasa"; else route();
+  } catch (e) {
+    if (e.status !== 401) $("login-error").textContent = "Nie można połączyć się z urządzeniem: " + e.message;
+  }
+}
+
+async function refreshHealth() {
+  try {
+    const s = await apiJson("/v1/status");
+    const pill = $("health");
+    pill.textContent = s.can_issue ? "gotowe" : "nie można wystawiać";
+    pill.className = "pill " + (s.can_issue ? "ok" : "bad");
+    return s;
+  } catch (_) { return null; }
+}
+
+// ---------------------------------------------------------------------------------------- kasa
+
+function renderProducts() {
+  const box = $("products");
+  box.replaceChildren();
+  for (const p of products) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "product";
+    b.append(p.name);
+    const price = document.createElement("span");
+    price.className = "price";
+    price.textContent = formatPln(parseAmount(p.price, 2)) + " · VAT " + p.vat + "%";
+    b.append(price);
+    b.addEventListener("click", () => addLine(p.name, "1", p.price, p.vat));
+    box.append(b);
+  }
+}
+
+function addLine(name, qty, price, vat) {
+  const same = cart.find((l) => l.name === name && l.price === price && l.vat === vat);
+  if (same) same.qty = String((parseAmount(same.qty, 3) + parseAmount(qty, 3)) / 1000);
+  else cart.push({ name, qty, price, vat });
+  pendingKey = null; // a different sale from now on
+  renderCart();
+}
+
+function renderCart() {
+  const body = $("cart").tBodies[0];
+  body.replaceChildren();
+  let total = 0;
+  cart.forEach((l, i) => {
+    const tr = body.insertRow();
+    const n = tr.insertCell(); n.className = "n";
+    n.textContent = l.name + " (" + l.vat + "%)";
+    const q = tr.insertCell(); q.className = "amt";
+    const minus = document.createElement("button"); minus.type = "button"; minus.textContent = "−";
+    minus.setAttribute("aria-label", "mniej: " + l.name);
+    minus.addEventListener("click", () => changeQty(i, -1));
+    const plus = document.createElement("button"); plus.type = "button"; plus.textContent = "+";
+    plus.setAttribute("aria-label", "więcej: " + l.name);
+    plus.addEventListener("click", () => changeQty(i, 1));
+    q.append(minus, " " + l.qty.replace(".", ",") + " ", plus);
+    const a = tr.insertCell(); a.className = "amt";
+    a.textContent = formatPln(lineGrosze(l));
+    total += lineGrosze(l);
+  });
+  $("cart-empty").hidden = cart.length > 0;
+  $("cart-total").textContent = formatPln(total);
+  updateIssueButton();
+}
+
+function changeQty(i, delta) {
+  const q = parseAmount(cart[i].qty, 3) + delta * 1000;
+  if (q <= 0) cart.splice(i, 1); else cart[i].qty = String(q / 1000);
+  pendingKey = null;
+  renderCart();
+}
+
+function nipState() {
+  const raw = $("buyer-nip").value;
+  const el = $("nip-state");
+  const nip = normalizeNip(raw);
+  if (!nip) { el.textContent = ""; el.className = "hint"; return "empty"; }
+  if (!/^\d*$/.test(nip)) { el.textContent = "✗ NIP może zawierać tylko cyfry"; el.className = "hint bad"; return "bad"; }
+  if (nip.length < 10) { el.textContent = "Wpisz 10 cyfr (" + nip.length + "/10)"; el.className = "hint"; return "partial"; }
+  if (!nipValid(nip)) { el.textContent = "✗ Błędny NIP — nie zgadza się cyfra kontrolna"; el.className = "hint bad"; return "bad"; }
+  el.textContent = "✓ NIP poprawny"; el.className = "hint ok"; return "ok";
+}
+
+function updateIssueButton() {
+  const nip = nipState();
+  const needName = nip === "ok" && !$("buyer-name").value.trim();
+  $("issue").disabled = cart.length === 0 || nip === "bad" || nip === "partial" || needName;
+  $("issue-error").textContent = needName ? "Podaj nazwę nabywcy (wymagana przy NIP)." : "";
+}
+
+function addManual(ev) {
+  ev.preventDefault();
+  const name = $("m-name").value.trim();
+  const qty = parseAmount($("m-qty").value, 3), price = parseAmount($("m-price").value, 2);
+  if (!name) { $("m-error").textContent = "Podaj nazwę."; return; }
+  if (!qty) { $("m-error").textContent = "Ilość: liczba większa od zera, np. 1 lub 0,25."; return; }
+  if (price === null) { $("m-error").textContent = "Cena: kwota w złotych, np. 12,90."; return; }
+  $("m-error").textContent = "";
+  addLine(name, plainDecimal($("m-qty").value), plainDecimal($("m-price").value), $("m-rate").value);
+  $("m-name").value = ""; $("m-price").value = ""; $("m-qty").value = "1";
+}
+
+function requestBody() {
+  const body = {
+    lines: cart.map((l) => ({ name: l.name, quantity: l.qty, unit: "szt", unit_price_gross: l.price, vat_rate: l.vat })),
+    payment: { method: document.querySelector("input[name=pay]:checked").value },
+  };
+  const nip = normalizeNip($("buyer-nip").value);
+  const name = $("buyer-name").value.trim(), address = $("buyer-address").value.trim();
+  if (nip || name) {
+    body.buyer = { name: name || "Klient" };
+    if (nip) body.buyer.nip = nip;
+    if (address) body.buyer.address = address;
+  }
+  return body;
+}
+
+async function issue() {
+  const btn = $("issue");
+  btn.disabled = true;
+  btn.textContent = "Wystawiam…";
+  $("issue-error").textContent = "";
+  pendingKey = pendingKey || newKey();
+  try {
+    const inv = await apiJson("/v1/invoices", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Idempotency-Key": pendingKey },
+      body: JSON.stringify(requestBody()),
+    });
+    pendingKey = null;
+    showResult(inv);
+  } catch (e) {
+    if (e.status && e.status < 500 && e.status !== 408) pendingKey = null; // refused: the next try is a new request
+    const where = e.field ? " (" + e.field + ")" : "";
+    $("issue-error").textContent = "Nie wystawiono: " + e.message + where;
+  } finally {
+    btn.textContent = "Wystaw fakturę";
+    updateIssueButton();
+  }
+}
+
+function showResult(inv) {
+  current = inv;
+  $("result").hidden = false;
+  $("r-number").textContent = inv.number;
+  renderResultState(inv);
+  loadReceipt(inv.id);
+  pollInvoice(inv.id);
+  $("result").scrollIntoView({ behavior: "smooth", block: "start" });
+  refreshHealth();
+}
+
+function renderResultState(inv) {
+  $("r-state").textContent = STATE_PL[inv.state] || inv.state;
+  $("r-print").textContent = PRINT_PL[inv.print_state] || inv.print_state;
+  $("r-print").dataset.state = inv.print_state;
+  $("r-print-error").textContent = "";
+}
+
+async function loadReceipt(id) {
+  try {
+    const blob = await (await api("/v1/invoices/" + id + "/receipt.png")).blob();
+    if (receiptUrl) URL.revokeObjectURL(receiptUrl);
+    receiptUrl = URL.createObjectURL(blob);
+    $("r-receipt").src = receiptUrl;
+  } catch (e) {
+    $("r-print-error").textContent = "Podgląd paragonu niedostępny: " + e.message;
+  }
+}
+
+function pollInvoice(id) {
+  clearTimeout(pollTimer);
+  let tries = 0;
+  const tick = async () => {
+    tries += 1;
+    try {
+      const inv = await apiJson("/v1/invoices/" + id);
+      if (current && current.id === id) { current = inv; renderResultState(inv); }
+      if (["printed", "failed"].includes(inv.print_state) && tries > 1) return;
+    } catch (_) { /* keep trying */ }
+    if (tries < 60) pollTimer = setTimeout(tick, 1000);
+  };
+  tick();
+}
+
+async function reprint() {
+  if (!current) return;
+  try {
+    await apiJson("/v1/invoices/" + current.id + "/reprint", { method: "POST" });
+    $("r-print").textContent = PRINT_PL.pending + " (kopia)";
+    pollInvoice(current.id);
+  } catch (e) {
+    $("r-print-error").textContent = "Nie można wydrukować ponownie: " + e.message;
+  }
+}
+
+function newSale() {
+  cart = []; pendingKey = null; current = null;
+  for (const id of ["buyer-nip", "buyer-name", "buyer-address"]) $(id).value = "";
+  $("result").hidden = true;
+  renderCart();
+  window.scrollTo(0, 0);
+}
+
+// -------------------------------------------------------------------------------------- status
+
+function tile(id, level) { const t = $(id); t.classList.remove("ok", "warn", "bad"); if (level) t.classList.add(level); }
+function daysBetween(isoDate, now) {
+  const d = new Date(isoDate + "T00:00:00"), today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+  return Math.round((d - today) / 86400000);
+}
+function fmtTime(iso) { return iso ? new Date(iso).toLocaleString("pl-PL") : "—"; }
+function text(id, value) { $(id).textContent = value == null ? "—" : String(value); }
+
+async function refreshStatus() {
+  let s;
+  try { s = await apiJson("/v1/status"); } catch (e) { text("s-updated", "Błąd odświeżania: " + e.message); return; }
+  const now = new Date();
+
+  text("s-can-issue", s.can_issue ? "możliwe" : "wstrzymane");
+  tile("t-issue", s.can_issue ? "ok" : "bad");
+  const ul = $("s-problems"); ul.replaceChildren();
+  for (const p of s.problems || []) { const li = document.createElement("li"); li.textContent = p.message; ul.append(li); }
+
+  const up = (s.ksef && s.ksef.uplink) || null;
+  const alarms = (up && up.alarms) || [];
+  if (s.nearest_deadline) {
+    const days = daysBetween(s.nearest_deadline, now);
+    text("s-deadline", new Date(s.nearest_deadline + "T12:00:00").toLocaleDateString("pl-PL"));
+    const overdue = days < 0 || alarms.some((a) => a.level === "overdue");
+    const atRisk = days <= DEADLINE_WARN_DAYS || alarms.some((a) => a.level === "at_risk");
+    text("s-deadline-note", overdue ? "Termin minął — wyślij faktury do KSeF!" :
+      days === 0 ? "Dziś mija termin wysyłki" : atRisk ? "Termin jutro — sprawdź połączenie z KSeF" : "za " + days + " dni");
+    tile("t-deadline", overdue ? "bad" : atRisk ? "warn" : "ok");
+  } else {
+    text("s-deadline", "brak"); text("s-deadline-note", "Wszystkie faktury są w KSeF."); tile("t-deadline", "ok");
+  }
+
+  const q = $("s-queue").tBodies[0]; q.replaceChildren();
+  for (const [k, v] of Object.entries(s.queue || {})) {
+    const tr = q.insertRow(); tr.insertCell().textContent = STATE_PL[k] || k; tr.insertCell().textContent = v;
+  }
+
+  const reach = (s.ksef && s.ksef.reachability) || "unknown";
+  const avail = up ? up.ksef_availability : null;
+  text("s-ksef", REACH_PL[reach] || reach);
+  text("s-ksef-detail", "środowisko: " + (s.ksef ? s.ksef.environment : "?") +
+    (avail ? " · Latarnia: " + (AVAIL_PL[avail] || avail) : "") + (up ? " · tryb: " + up.mode : " · wysyłka wyłączona"));
+  tile("t-ksef", reach === "reachable" ? "ok" : reach === "unknown" ? "" : "warn");
+
+  const c = s.certificate || {};
+  text("s-cert", (c.type || "Offline") + " · ważny do " + (c.not_after ? new Date(c.not_after).toLocaleDateString("pl-PL") : "?"));
+  text("s-cert-detail", "nr " + c.serial + " · klucz: " + c.backend + " · zostało dni: " + c.days_left +
+    ((c.warnings || []).length ? " · " + c.warnings.join("; ") : ""));
+  tile("t-cert", c.days_left < 0 ? "bad" : c.days_left <= 30 || (c.warnings || []).length ? "warn" : "ok");
+
+  const clk = s.clock || {};
+  text("s-clock", SYNC_PL[clk.sync] || clk.sync);
+  text("s-clock-detail", "czas urządzenia: " + fmtTime(clk.now));
+  tile("t-clock", clk.sync === "synchronized" ? "ok" : "warn");
+
+  const pr = s.printer || {};
+  const prState = String(pr.state || "");
+  text("s-printer", prState === "ok" ? "gotowa" : prState === "not_configured" ? "nie skonfigurowano" : prState);
+  const pq = pr.queue || {};
+  text("s-printer-detail", Object.entries(pq).filter(([, v]) => v).map(([k, v]) => (PRINT_PL[k] || k) + ": " + v).join(" · ") || "");
+  tile("t-printer", prState === "ok" ? "ok" : prState.startsWith("error") ? "bad" : "warn");
+
+  if (up && up.last_error) {
+    text("s-uplink-error", up.last_error + " (" + fmtTime(up.last_error_at) + ")");
+    tile("t-uplink", "warn");
+  } else {
+    text("s-uplink-error", up ? "brak błędów" + (up.last_success ? " · ostatnia wysyłka " + fmtTime(up.last_success) : "")
+      : "wysyłka do KSeF nie działa (brak tokenu KSeF lub wyłączona)");
+    tile("t-uplink", up ? "ok" : "warn");
+  }
+
+  const total = Object.values(s.queue || {}).reduce((a, b) => a + b, 0);
+  await refreshRecent(total);
+  text("s-updated", "Aktualizacja: " + now.toLocaleTimeString("pl-PL"));
+}
+
+async function refreshRecent(total) {
+  const n = 20;
+  let items = [];
+  try { items = (await apiJson("/v1/invoices?limit=" + n + "&after=" + Math.max(0, total - n))).items; } catch (_) { return; }
+  const body = $("recent").tBodies[0]; body.replaceChildren();
+  for (const inv of items.reverse()) {
+    const tr = body.insertRow();
+    tr.className = inv.state;
+    tr.insertCell().textContent = inv.number;
+    tr.insertCell().textContent = STATE_PL[inv.state] || inv.state;
+    tr.insertCell().textContent = inv.ksef_number || "—";
+    tr.insertCell().textContent = inv.deadline || "—";
+    tr.insertCell().textContent = PRINT_PL[inv.print_state] || inv.print_state;
+    const u = tr.insertCell();
+    if (inv.upo_available) {
+      const b = document.createElement("button"); b.type = "button"; b.textContent = "UPO"; b.className = "upo";
+      b.addEventListener("click", () => openUpo(inv.id));
+      u.append(b);
+    } else if (inv.rejection) {
+      u.textContent = inv.rejection.reason || "odrzucona";
+    } else { u.textContent = "—"; }
+  }
+}
+
+async function openUpo(id) {
+  try {
+    const blob = await (await api("/v1/invoices/" + id + "/upo.xml")).blob();
+    window.open(URL.createObjectURL(new Blob([blob], { type: "text/xml" })), "_blank");
+  } catch (e) { text("s-updated", "UPO niedostępne: " + e.message); }
+}
+
+// ---------------------------------------------------------------------------------------- start
+
+async function start() {
+  $("login-form").addEventListener("submit", login);
+  $("logout").addEventListener("click", () => logout(""));
+  $("manual-form").addEventListener("submit", addManual);
+  $("issue").addEventListener("click", issue);
+  $("reprint").addEventListener("click", reprint);
+  $("new-sale").addEventListener("click", newSale);
+  for (const id of ["buyer-nip", "buyer-name"]) $(id).addEventListener("input", () => { pendingKey = null; updateIssueButton(); });
+  window.addEventListener("hashchange", route);
+  try { products = await (await fetch("/ui/products.json")).json(); } catch (_) { products = []; }
+  renderProducts();
+  renderCart();
+  route();
+}
+
+document.addEventListener("DOMContentLoaded", start);
