@@ -112,6 +112,8 @@ def write_device_config(
     port: int | None = None,
     keystore_toml: str | None = None,
     extra_toml: str = "",
+    api_extra: str = "",
+    uplink: str = "off",
     pos: str = "KASA1",
 ) -> DeviceFiles:
     dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,7 @@ address_line2 = "00-001 Warszawa"
 listen_host = "127.0.0.1"
 listen_port = {port}
 token_file = "pos-token"
-
+{api_extra}
 [store]
 path = "outbox.sqlite3"
 
@@ -144,7 +146,7 @@ path = "outbox.sqlite3"
 {keystore_toml}
 [ksef]
 environment = "test"
-uplink = "off"
+uplink = "{uplink}"
 
 {extra_toml}
 """
@@ -170,20 +172,26 @@ class RunningDaemon:
 
 @contextlib.asynccontextmanager
 async def in_process_daemon(
-    dir: Path, *, now: Any = None, signer: MemorySigner | None = None, extra_toml: str = ""
+    dir: Path,
+    *,
+    now: Any = None,
+    signer: MemorySigner | None = None,
+    extra_toml: str = "",
+    api_extra: str = "",
+    uplink: str = "off",
 ) -> AsyncIterator[RunningDaemon]:
     from ksef_edge.config import load_config
     from ksef_edge.service import Daemon
 
-    files = write_device_config(dir, extra_toml=extra_toml)
+    files = write_device_config(dir, extra_toml=extra_toml, api_extra=api_extra, uplink=uplink)
     config = load_config(files.config)
     signer = signer or MemorySigner()
     kwargs = {"now": now} if now is not None else {}
     daemon = Daemon(config, signer=signer, **kwargs)
     await daemon.start()
-    host, port = daemon.bound
+    base = f"http://{daemon.bound[0]}:{daemon.bound[1]}" if isinstance(daemon.bound, tuple) else "http://device"
     try:
-        yield RunningDaemon(f"http://{host}:{port}", files.token, daemon, files, signer)
+        yield RunningDaemon(base, files.token, daemon, files, signer)
     finally:
         await daemon.stop()
 
