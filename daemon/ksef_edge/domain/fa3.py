@@ -14,7 +14,7 @@ import datetime as dt
 import functools
 from decimal import Decimal
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 from lxml.builder import ElementMaker
@@ -22,6 +22,9 @@ from lxml.builder import ElementMaker
 from .errors import SchemaError
 from .invoice import Invoice, PriceKind, VatRate
 from .totals import Totals, compute_totals
+
+if TYPE_CHECKING:
+    from .correction import Correction
 
 FA3_NS = "http://crd.gov.pl/wzor/2025/06/25/13775/"
 UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
@@ -172,27 +175,32 @@ def _datetime_utc(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_fa3(invoice: Invoice, *, system_info: str, totals: Totals | None = None) -> bytes:
-    """The FA(3) document for `invoice`; raises SchemaError if it would not validate (a bug)."""
-    totals = totals or compute_totals(invoice)
-    E = ElementMaker(namespace=FA3_NS, nsmap={None: FA3_NS})
-    seller, buyer = invoice.seller, invoice.buyer
+def _maker() -> ElementMaker:
+    return ElementMaker(namespace=FA3_NS, nsmap={None: FA3_NS})
 
-    def address(tag: str, addr) -> etree._Element:
-        parts = [E.KodKraju(addr.country), E.AdresL1(addr.line1)]
-        if addr.line2:
-            parts.append(E.AdresL2(addr.line2))
-        return E(tag, *parts)
 
-    header = E.Naglowek(
+def _header(E: ElementMaker, created_at: dt.datetime, system_info: str) -> etree._Element:
+    return E.Naglowek(
         E.KodFormularza("FA", kodSystemowy="FA (3)", wersjaSchemy="1-0E"),
         E.WariantFormularza("3"),
-        E.DataWytworzeniaFa(_datetime_utc(invoice.created_at)),
+        E.DataWytworzeniaFa(_datetime_utc(created_at)),
         E.SystemInfo(" ".join(system_info.split())[:256]),
     )
+
+
+def _address(E: ElementMaker, tag: str, addr) -> etree._Element:
+    parts = [E.KodKraju(addr.country), E.AdresL1(addr.line1)]
+    if addr.line2:
+        parts.append(E.AdresL2(addr.line2))
+    return E(tag, *parts)
+
+
+def _parties(E: ElementMaker, invoice: Invoice) -> tuple[etree._Element, etree._Element]:
+    """Podmiot1 (seller) and Podmiot2 (buyer, or BrakID for a consumer)."""
+    seller, buyer = invoice.seller, invoice.buyer
     podmiot1 = E.Podmiot1(
         E.DaneIdentyfikacyjne(E.NIP(seller.nip), E.Nazwa(seller.name)),
-        address("Adres", seller.address),
+        _address(E, "Adres", seller.address),
     )
     if buyer is not None and buyer.nip:
         buyer_id = [E.NIP(buyer.nip), E.Nazwa(buyer.name)]
@@ -202,37 +210,58 @@ def build_fa3(invoice: Invoice, *, system_info: str, totals: Totals | None = Non
             buyer_id.append(E.Nazwa(buyer.name))
     podmiot2 = E.Podmiot2(E.DaneIdentyfikacyjne(*buyer_id))
     if buyer is not None and buyer.address is not None:
-        podmiot2.append(address("Adres", buyer.address))
+        podmiot2.append(_address(E, "Adres", buyer.address))
     podmiot2.extend([E.JST("2"), E.GV("2")])
+    return podmiot1, podmiot2
 
-    fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(invoice.issue_date.isoformat()))
-    if invoice.place_of_issue:
-        fa.append(E.P_1M(invoice.place_of_issue))
-    fa.append(E.P_2(invoice.number))
-    for rate, total in totals.by_rate.items():
+
+def _rate_amounts(E: ElementMaker, fa: etree._Element, by_rate, gross: Decimal) -> None:
+    """P_13_x / P_14_x per rate (in FA(3) order), then P_15."""
+    for rate, total in by_rate.items():
         net_field, vat_field = RATE_FIELDS[rate]
         fa.append(E(net_field, _amount(total.net)))
         if vat_field:
             fa.append(E(vat_field, _amount(total.vat)))
-    fa.append(E.P_15(_amount(totals.gross)))
+    fa.append(E.P_15(_amount(gross)))
 
+
+def _adnotacje(E: ElementMaker, invoice: Invoice) -> etree._Element:
     rates = invoice.rates
     if VatRate.ZW in rates:
         zwolnienie = E.Zwolnienie(E.P_19("1"), E.P_19A(invoice.exemption_basis))
     else:
         zwolnienie = E.Zwolnienie(E.P_19N("1"))
-    fa.append(
-        E.Adnotacje(
-            E.P_16("2"),  # metoda kasowa: no
-            E.P_17("2"),  # samofakturowanie: no
-            E.P_18("1" if VatRate.OO in rates else "2"),  # odwrotne obciążenie
-            E.P_18A("1" if invoice.split_payment else "2"),  # mechanizm podzielonej płatności
-            zwolnienie,
-            E.NoweSrodkiTransportu(E.P_22N("1")),
-            E.P_23("2"),  # procedura uproszczona (triangulation): no
-            E.PMarzy(E.P_PMarzyN("1")),
-        )
+    return E.Adnotacje(
+        E.P_16("2"),  # metoda kasowa: no
+        E.P_17("2"),  # samofakturowanie: no
+        E.P_18("1" if VatRate.OO in rates else "2"),  # odwrotne obciążenie
+        E.P_18A("1" if invoice.split_payment else "2"),  # mechanizm podzielonej płatności
+        zwolnienie,
+        E.NoweSrodkiTransportu(E.P_22N("1")),
+        E.P_23("2"),  # procedura uproszczona (triangulation): no
+        E.PMarzy(E.P_PMarzyN("1")),
     )
+
+
+def _serialize(root: etree._Element) -> bytes:
+    xml = _XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+    validate_fa3(xml)
+    return xml
+
+
+def build_fa3(invoice: Invoice, *, system_info: str, totals: Totals | None = None) -> bytes:
+    """The FA(3) document for `invoice`; raises SchemaError if it would not validate (a bug)."""
+    totals = totals or compute_totals(invoice)
+    E = _maker()
+    header = _header(E, invoice.created_at, system_info)
+    podmiot1, podmiot2 = _parties(E, invoice)
+
+    fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(invoice.issue_date.isoformat()))
+    if invoice.place_of_issue:
+        fa.append(E.P_1M(invoice.place_of_issue))
+    fa.append(E.P_2(invoice.number))
+    _rate_amounts(E, fa, totals.by_rate, totals.gross)
+    fa.append(_adnotacje(E, invoice))
     fa.append(E.RodzajFaktury("VAT"))
     for key, value in invoice.extra.items():
         fa.append(E.DodatkowyOpis(E.Klucz(key), E.Wartosc(value)))
@@ -259,7 +288,63 @@ def build_fa3(invoice: Invoice, *, system_info: str, totals: Totals | None = Non
     platnosc.append(E.FormaPlatnosci(payment.method.fa3_code))
     fa.append(platnosc)
 
-    root = E.Faktura(header, podmiot1, podmiot2, fa)
-    xml = _XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
-    validate_fa3(xml)
-    return xml
+    return _serialize(E.Faktura(header, podmiot1, podmiot2, fa))
+
+
+def build_fa3_kor(correction: "Correction", *, system_info: str) -> bytes:
+    """The FA(3) correction invoice (RodzajFaktury KOR) for `correction` (see docs/corrections.md).
+
+    Parties, place of issue and annotations are the original's. `DaneFaKorygowanej` carries
+    `NrKSeF` + `NrKSeFFaKorygowanej` when the original's KSeF number is known at issue time, else
+    `NrKSeFN` = 1; the choice is frozen into these bytes, which are printed (KOD I) and later
+    uploaded unchanged. Lines use the before/after method: `StanPrzed` = 1 rows, each followed by
+    the same line after the correction; P_13_x/P_14_x/P_15 are differences (negative for returns).
+    Raises SchemaError if the result does not validate (a bug).
+    """
+    original = correction.original
+    invoice = original.invoice
+    request = correction.request
+    totals = correction.totals
+    E = _maker()
+    header = _header(E, correction.created_at, system_info)
+    podmiot1, podmiot2 = _parties(E, invoice)
+
+    fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(correction.issue_date.isoformat()))
+    if invoice.place_of_issue:
+        fa.append(E.P_1M(invoice.place_of_issue))
+    fa.append(E.P_2(correction.number))
+    _rate_amounts(E, fa, totals.by_rate, totals.gross)
+    fa.append(_adnotacje(E, invoice))
+    fa.append(E.RodzajFaktury("KOR"))
+    fa.append(E.PrzyczynaKorekty(request.reason))
+    fa.append(E.TypKorekty(correction.effect.value))
+    reference = [
+        E.DataWystFaKorygowanej(original.issue_date.isoformat()),
+        E.NrFaKorygowanej(original.number),
+    ]
+    if original.ksef_number:
+        reference += [E.NrKSeF("1"), E.NrKSeFFaKorygowanej(original.ksef_number)]
+    else:
+        reference.append(E.NrKSeFN("1"))
+    fa.append(E.DaneFaKorygowanej(*reference))
+    gross = totals.price_kind is PriceKind.GROSS
+    for row in correction.rows:
+        item = E.FaWiersz(
+            E.NrWierszaFa(str(row.number)),
+            E.P_7(row.name),
+            E.P_8A(row.unit),
+            E.P_8B(_plain(row.quantity)),
+            E("P_9B" if gross else "P_9A", _plain(row.unit_price)),
+            E("P_11A" if gross else "P_11", _amount(row.value)),
+            E.P_12(row.vat_rate.fa3_code),
+        )
+        if row.before:
+            item.append(E.StanPrzed("1"))
+        fa.append(item)
+    platnosc = E.Platnosc()
+    if request.refunded:
+        platnosc.extend([E.Zaplacono("1"), E.DataZaplaty(correction.issue_date.isoformat())])
+    platnosc.append(E.FormaPlatnosci(request.refund_method.fa3_code))
+    fa.append(platnosc)
+
+    return _serialize(E.Faktura(header, podmiot1, podmiot2, fa))

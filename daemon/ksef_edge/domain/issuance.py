@@ -58,24 +58,60 @@ def issue_document(
     mode = OfflineMode(mode)
     totals = compute_totals(invoice)
     xml = build_fa3(invoice, system_info=system_info, totals=totals)
-    digest = hashlib.sha256(xml).digest()
-    hash_b64url = b64url(digest)
     seller_nip = invoice.seller.nip
     assert seller_nip is not None  # Invoice guarantees it
+    seal = seal_document(
+        xml, signer, env=env, seller_nip=seller_nip, issue_date=invoice.issue_date, ctx_type=ctx_type,
+        ctx_value=ctx_value, mode=mode, unavailability_end=unavailability_end, failure_ends=failure_ends,
+    )
+    return IssuedDocument(invoice=invoice, totals=totals, **seal.fields())
+
+
+@dataclass(frozen=True)
+class Seal:
+    """What the exact bytes of any offline document (invoice or correction) derive: hash, links, deadline."""
+
+    xml: bytes
+    sha256: bytes
+    sha256_b64: str
+    sha256_b64url: str
+    kod1_url: str | None
+    kod2_url: str | None
+    cert_serial: str | None
+    mode: OfflineMode
+    deadline: dt.date | None
+
+    def fields(self) -> dict[str, object]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def seal_document(
+    xml: bytes,
+    signer: Signer | None,
+    *,
+    env: QrEnvironment,
+    seller_nip: str,
+    issue_date: dt.date,
+    ctx_type: str = "Nip",
+    ctx_value: str | None = None,
+    mode: OfflineMode = OfflineMode.OFFLINE24,
+    unavailability_end: dt.date | None = None,
+    failure_ends: Iterable[dt.date] = (),
+) -> Seal:
+    """Hash `xml` once, derive KOD I (P_1 = `issue_date`) and KOD II, and the upload deadline."""
+    mode = OfflineMode(mode)
+    digest = hashlib.sha256(xml).digest()
+    hash_b64url = b64url(digest)
     kod1 = kod2 = serial = None
     if mode.needs_qr_codes:
         if signer is None:
             raise ValueError("a Signer (the KSeF Offline certificate key) is required to issue offline invoices")
-        kod1 = kod1_url_for_hash(env, seller_nip, invoice.issue_date, hash_b64url)
+        kod1 = kod1_url_for_hash(env, seller_nip, issue_date, hash_b64url)
         serial = signer.certificate_serial
         sign_string = kod2_sign_string(env, ctx_type, ctx_value or seller_nip, seller_nip, serial, hash_b64url)
         kod2 = kod2_url_with_signature(sign_string, signer.sign(sign_string.encode("utf-8")))
-    deadline = upload_deadline(
-        mode, invoice.issue_date, unavailability_end=unavailability_end, failure_ends=failure_ends
-    )
-    return IssuedDocument(
-        invoice=invoice,
-        totals=totals,
+    deadline = upload_deadline(mode, issue_date, unavailability_end=unavailability_end, failure_ends=failure_ends)
+    return Seal(
         xml=xml,
         sha256=digest,
         sha256_b64=base64.b64encode(digest).decode("ascii"),
