@@ -114,6 +114,7 @@ def write_device_config(
     extra_toml: str = "",
     api_extra: str = "",
     uplink: str = "off",
+    ksef_toml: str | None = None,
     pos: str = "KASA1",
 ) -> DeviceFiles:
     dir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +146,7 @@ path = "outbox.sqlite3"
 [keystore]
 {keystore_toml}
 [ksef]
-environment = "test"
+{ksef_toml if ksef_toml is not None else 'environment = "test"'}
 uplink = "{uplink}"
 
 {extra_toml}
@@ -272,10 +273,26 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> int:
 
 
 @contextlib.contextmanager
-def daemon_process(dir: Path, *, extra_toml: str = "", env: dict[str, str] | None = None) -> Iterator[DaemonProcess]:
+def daemon_process(
+    dir: Path,
+    *,
+    extra_toml: str = "",
+    env: dict[str, str] | None = None,
+    ksef_toml: str | None = None,
+    uplink: str = "off",
+    ksef_token: str | None = None,
+) -> Iterator[DaemonProcess]:
+    """`ksef_token`: stored encrypted in the keystore first, so `uplink = "auto"` can authenticate."""
     dir.mkdir(parents=True, exist_ok=True)
     keystore_toml = write_dev_keystore(dir)
-    files = write_device_config(dir, keystore_toml=keystore_toml, extra_toml=extra_toml)
+    files = write_device_config(
+        dir, keystore_toml=keystore_toml, extra_toml=extra_toml, ksef_toml=ksef_toml, uplink=uplink
+    )
+    if ksef_token is not None:
+        from ksef_edge.config import load_config
+        from ksef_edge.keystore.token_store import store_token
+
+        store_token(load_config(files.config).keystore, ksef_token)
     proc, log_path = start_daemon_process(files, env=env)
     base = f"http://127.0.0.1:{files.port}"
     try:
