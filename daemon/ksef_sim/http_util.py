@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .errors import HttpProblem, KsefError, unauthorized
 from .state import SimState
-from .tokens import Claims, TokenError
+from .tokens import ACCESS, Claims, TokenError
 
 STATE_KEY = web.AppKey("ksef_sim_state", SimState)
 
@@ -34,7 +34,6 @@ def require(request: web.Request, token_type: str) -> Claims:
 
 
 def require_access(request: web.Request) -> Claims:
-    from .tokens import ACCESS
     claims = require(request, ACCESS)
     if claims.context_type != "Nip":
         raise HttpProblem(403, "Forbidden", "Simulator supports only the Nip context.", "context-type-not-allowed")

@@ -168,7 +168,7 @@ async def process_batch(st: SimState, session_ref: str) -> None:
                 set_invoice_status(inv, 430, [f"Plik {name} ma {len(xml)} bajtów; limit to 3 MB z załącznikami."])
             else:
                 decide(st, session, inv, xml, attachments_allowed=True)
-            st._index_invoice(inv)
+            st.index_invoice(inv)
             st.save(inv)
         session.invoice_count = len(files)
         total, ok, _, _ = session_counts(st, session)

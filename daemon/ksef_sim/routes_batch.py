@@ -4,6 +4,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import refnums
+from .clock import parse_iso
 from .errors import KsefError, json_response
 from .http_util import field, json_body, require_access, state_of
 from .model import Session
@@ -65,7 +66,6 @@ async def close_batch(request: web.Request) -> web.Response:
     session = session_of(st, require_access(request), request.match_info["referenceNumber"], "batch")
     if session.status_code != 100:
         raise KsefError(21180, [f"Status sesji {session.status_code} uniemożliwia jej zamknięcie."])
-    from .clock import parse_iso
     if st.clock.time() > parse_iso(session.valid_until).timestamp():
         set_session_status(st, session, 440, ["Przekroczono czas wysyłki"])
         raise KsefError(21208, ["Sesja anulowana, przekroczony czas wysyłki."])

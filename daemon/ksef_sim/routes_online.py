@@ -6,6 +6,7 @@ import base64
 from aiohttp import web
 
 from . import refnums
+from .clock import parse_iso
 from .crypto import DecryptionError, aes_cbc_decrypt, sha256_b64
 from .errors import KsefError, json_response
 from .http_util import b64_field, field, json_body, require_access, state_of
@@ -123,7 +124,7 @@ async def send_invoice(request: web.Request) -> web.Response:
     if plain is None:
         inv.status_code, inv.status_description = 435, INVOICE_STATUS[435]
         inv.details = ["Nie można odszyfrować pliku kluczem i wektorem IV sesji."]
-    st._index_invoice(inv)
+    st.index_invoice(inv)
     session.invoice_count = ordinal
     st.save(inv)
     st.save(session)
@@ -133,16 +134,14 @@ async def send_invoice(request: web.Request) -> web.Response:
 
 
 def _ts(text: str) -> float:
-    from .clock import parse_iso
     return parse_iso(text).timestamp()
 
 
 def _check_technical_correction(st: SimState, session: Session, corrected: str, offline: bool) -> None:
     if not offline:
         raise KsefError(21405, ["Korekta techniczna dotyczy faktur offline: wyślij ją z offlineMode: true."])
-    earlier = [st.invoices[r] for r in st.by_hash.get(corrected, [])
-               if st.invoices[r].session_reference and st.sessions.get(st.invoices[r].session_reference)
-               and st.sessions[st.invoices[r].session_reference].nip == session.nip]
+    earlier = [st.invoices[r] for r in st.by_hash.get(corrected, [])]
+    earlier = [i for i in earlier if st.sessions[i.session_reference].nip == session.nip]
     if any(i.status_code == 200 for i in earlier):
         raise KsefError(21167, ["Nie można wysłać korekty technicznej do prawidłowo przetworzonej faktury."])
     for inv in st.invoices.values():

@@ -76,12 +76,12 @@ class SimState:
         for data in self.store.load("session"):
             self.sessions[data["reference_number"]] = Session(**data)
         for data in self.store.load("invoice"):
-            self._index_invoice(InvoiceRecord(**data))
+            self.index_invoice(InvoiceRecord(**data))
         clock = self.store.load("clock")
         if clock:
             self.clock.offset_s = clock[-1]["offset_s"]
 
-    def _index_invoice(self, inv: InvoiceRecord) -> None:
+    def index_invoice(self, inv: InvoiceRecord) -> None:
         self.invoices[inv.reference_number] = inv
         refs = self.session_invoices.setdefault(inv.session_reference, [])
         if inv.reference_number not in refs:
