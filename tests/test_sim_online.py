@@ -8,7 +8,7 @@ import re
 from lxml import etree
 
 from ksef_edge.domain.fa3 import validate_upo
-from sim_client import KsefTestClient, sha256_b64, template_invoice
+from sim_client import KsefTestClient, SessionCrypto, sha256_b64, template_invoice
 from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim  # noqa: F401
 
 REF = re.compile(r"^\d{8}-(?P<infix>[0-9A-Z]{2})-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}$")
@@ -218,3 +218,17 @@ async def test_problem_details_format_on_request(ksef_client: KsefTestClient):
     assert resp.status == 400 and resp.headers["Content-Type"].startswith("application/problem+json")
     assert [e["code"] for e in resp.json()["errors"]] == [21402]
     assert ksef_client.checker is not None and ksef_client.checker.checked >= 6
+
+
+async def test_rotated_key_makes_the_old_public_key_id_unknown(ksef_client: KsefTestClient, ksef_sim):
+    await ksef_client.authenticate(SIM_NIP, SIM_TOKEN)
+    await ksef_client.certificates()
+    ksef_sim.admin("POST", "/admin/keys/rotate")
+    stale = await ksef_client.request("POST", "/sessions/online", json_body={
+        "formCode": {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"},
+        "encryption": SessionCrypto().encryption_info(
+            await ksef_client.key_for("SymmetricKeyEncryption"))})
+    assert stale.status == 400 and stale.exception_codes() == [21470]
+    ksef_client._certs = None                       # re-fetch the list, as protocol.md §3 says
+    session, _ = await ksef_client.open_online()
+    assert REF.match(session)
