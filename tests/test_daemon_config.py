@@ -62,7 +62,7 @@ def test_example_config_loads_and_documents_every_key(tmp_path):
         (lambda r: r["api"].update(colour="red"), "api.colour", "unknown key"),
         (lambda r: r["ksef"].update(environment="staging"), "ksef.environment", "'staging' is not allowed"),
         (lambda r: r["ksef"].update(environment="simulator"), "ksef.api_base_url", "required"),
-        (lambda r: r["keystore"].update(backend="hsm"), "keystore", "must be 'file' or 'tpm'"),
+        (lambda r: r["keystore"].update(backend="hsm"), "keystore.backend", "hsm"),
         (lambda r: r["printer"].update(connection="network"), "printer.host", "needs host"),
         (lambda r: r.pop("store"), "store", "section is missing"),
         (lambda r: r["clock"].update(require_sync="yes"), "clock.require_sync", "true or false"),

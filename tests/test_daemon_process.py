@@ -183,3 +183,38 @@ def test_sigkill_during_a_stream_of_posts_loses_and_duplicates_nothing(tmp_path)
     for _, number, _, _, xml, sha, _ in rows:
         assert hashlib.sha256(xml).digest() == sha
         assert number.encode() in xml
+
+
+def test_sigterm_during_a_stream_finishes_in_flight_requests(tmp_path):
+    keystore = write_dev_keystore(tmp_path)
+    files = write_device_config(tmp_path, keystore_toml=keystore)
+    base = f"http://127.0.0.1:{files.port}"
+    proc, log_path = start_daemon_process(files)
+    wait_healthy(base, proc, log_path)
+    results: list[tuple[str, int | None, bytes]] = []
+    counter = iter(range(10**6))
+
+    def stream() -> None:
+        while proc.poll() is None:
+            key = f"t{next(counter)}"
+            try:
+                status, raw = http("POST", base + "/v1/invoices", token=files.token, body=VALID_BODY, key=key, timeout=5)
+            except (urllib.error.URLError, ConnectionError, OSError):
+                status, raw = None, b""
+            results.append((key, status, raw))
+
+    workers = [threading.Thread(target=stream) for _ in range(3)]
+    for w in workers:
+        w.start()
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    for w in workers:
+        w.join(10)
+    answered = [r for r in results if r[1] is not None]
+    assert answered and all(status == 201 for _, status, _ in answered), [s for _, s, _ in answered if s != 201]
+    con = sqlite3.connect(files.db)
+    stored = dict(con.execute("SELECT idempotency_key, number FROM invoices").fetchall())
+    con.close()
+    for key, _, raw in answered:
+        assert stored[key] == json.loads(raw)["number"]

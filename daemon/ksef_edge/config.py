@@ -308,6 +308,9 @@ def _build(cls: type, section: Mapping[str, Any], prefix: str, base_dir: Path) -
         if named:
             raise ConfigError(f"{prefix}.{named.group(1)}", named.group(2)) from None
         field_name = getattr(exc, "field", None)
+        first, _, rest = message.partition(" ")
+        if not field_name and first.rstrip(":") in fields and rest:  # "backend must be ..." names its key
+            field_name, message = first.rstrip(":"), rest
         raise ConfigError(f"{prefix}.{field_name}" if field_name else prefix, message) from None
 
 
