@@ -27,6 +27,11 @@ def warsaw_date(when: dt.datetime) -> dt.date:
     return when.astimezone(WARSAW).date()
 
 
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The instant a deadline day ends in Warsaw (an invoice is on time if sent before it)."""
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=WARSAW)
+
+
 @dataclass(frozen=True)
 class Outage:
     """One announced period: `kind` FAILURE | TOTAL_FAILURE | MAINTENANCE; `end` None while ongoing."""

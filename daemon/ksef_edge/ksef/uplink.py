@@ -24,7 +24,7 @@ from typing import Awaitable, Callable
 from ..domain.errors import KsefNumberError
 from ..domain.ksef_number import validate_ksef_number
 from ..store.records import InvoiceRecord, InvoiceState
-from .availability import Availability, warsaw_date
+from .availability import Availability, end_of_day, warsaw_date
 from .batch import BATCH_INVOICES_MAX, build_package
 from .client import KsefClient, OnlineSession
 from .clock import Clock, SystemClock
@@ -53,7 +53,7 @@ class UplinkConfig:
     idle_wait_s: float = 10.0            # nothing to do: wait this long or until notify()
     lost_grace_s: float = 90.0           # > client timeout: a lost request cannot land after this
     upload_attempts: int = 4             # per batch part
-    alarm_margin_days: int = 1           # deadline - today <= margin -> "at_risk"
+    alarm_margin_s: float = 6 * 3600.0   # less than this left until the end of the deadline day -> "at_risk"
     backoff_base_s: float = 1.0
     backoff_max_s: float = 300.0
     latarnia_interval_s: float = 300.0
@@ -191,8 +191,8 @@ class Uplink:
         delay = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** min(self._failures, 20))
         delay *= random.uniform(0.5, 1.0)
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            delay = max(delay, float(retry_after))
+        if retry_after:  # a 5xx hint; capped so an outage's "30 s" never outlasts our own backoff ceiling
+            delay = max(delay, min(float(retry_after), self.config.backoff_max_s))
         if isinstance(exc, KsefAuthError):
             delay = self.config.backoff_max_s  # needs a person: don't hammer KSeF
             log.error("KSeF authentication refused: %s", exc)
@@ -540,7 +540,8 @@ class Uplink:
             return self._status
         self._next_status = now + self.config.status_interval_s
         counts = await self.store.counts_by_state()
-        today = warsaw_date(self.clock.now())
+        wall = self.clock.now()
+        today = warsaw_date(wall)
         alarms: list[DeadlineAlarm] = []
         oldest: dt.date | None = None
         for state in (InvoiceState.ISSUED, InvoiceState.SENDING, InvoiceState.REJECTED):
@@ -555,15 +556,19 @@ class Uplink:
                                                 f"{rec.reject_code}: {rec.reject_reason}"))
                 if eff.deadline is None or eff.pending:
                     continue
-                if eff.deadline < today:
+                left_s = (end_of_day(eff.deadline) - wall).total_seconds()
+                if left_s < 0:
                     alarms.append(DeadlineAlarm(rec.id, rec.number, "overdue", eff.deadline, eff.reason))
-                elif (eff.deadline - today).days <= self.config.alarm_margin_days:
+                elif left_s <= self.config.alarm_margin_s:
                     alarms.append(DeadlineAlarm(rec.id, rec.number, "at_risk", eff.deadline, eff.reason))
-        for alarm in alarms:
-            if (alarm.invoice_id, alarm.level) not in self._alarmed:
-                self._alarmed.add((alarm.invoice_id, alarm.level))
-                log.error("ALARM %s: invoice %s deadline %s %s", alarm.level, alarm.number, alarm.deadline,
-                          alarm.detail)
+        new = [a for a in alarms if (a.invoice_id, a.level) not in self._alarmed]
+        for level in ("rejected", "overdue", "at_risk"):
+            group = [a for a in new if a.level == level]
+            if group:
+                first = min(group, key=lambda a: (a.deadline or dt.date.max, a.invoice_id))
+                log.error("ALARM %s: %d invoice(s), e.g. %s (deadline %s) %s", level, len(group), first.number,
+                          first.deadline, first.detail)
+        self._alarmed = {(a.invoice_id, a.level) for a in alarms}
         for state, n in counts.items():
             self.metrics.queue.labels(state=state).set(n)
         for level in ("at_risk", "overdue", "rejected"):
