@@ -92,3 +92,20 @@ def test_original_inherits_the_earliest_deadline_of_its_waiting_corrections():
     assert original_send_by(failure_deadline, [MON, TUE]) == MON
     assert original_send_by(None, [None]) is None
     assert original_send_by(TUE, []) == TUE
+
+
+def test_upload_order_holds_corrections_and_pulls_their_originals_forward():
+    from ksef_edge.domain.correction_ordering import QueuedDocument, upload_order
+
+    queued = [
+        QueuedDocument(1, deadline=dt.date(2025, 11, 12)),  # original, failure mode: long deadline
+        QueuedDocument(2, deadline=TUE),  # ordinary invoice
+        QueuedDocument(3, deadline=MON, corrects=1),  # correction of 1: blocked, but pulls 1 to MON
+        QueuedDocument(4, deadline=MON, corrects=7),  # correction of an accepted original: sendable
+    ]
+    states = {1: "issued", 7: "accepted"}
+    assert upload_order(queued, states) == [1, 4, 2]
+    states[1] = "accepted"  # next round, after 1 got its KSeF number
+    assert upload_order([q for q in queued if q.id != 1], states) == [3, 4, 2]
+    with pytest.raises(DomainError, match="no state given for its original 9"):
+        upload_order([QueuedDocument(5, deadline=MON, corrects=9)], {})

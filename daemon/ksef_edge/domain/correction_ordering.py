@@ -86,3 +86,39 @@ def original_send_by(original_deadline: dt.date | None, correction_deadlines: It
     make their own deadlines: the earliest of all (None: no obligation at all)."""
     dates = [d for d in (original_deadline, *correction_deadlines) if d is not None]
     return min(dates) if dates else None
+
+
+@dataclass(frozen=True)
+class QueuedDocument:
+    """One stored document waiting for upload, as the uplink sees it."""
+
+    id: int
+    deadline: dt.date | None
+    corrects: int | None = None  # id of the original invoice if this is a correction
+
+
+def upload_order(queued: Iterable[QueuedDocument], original_states: dict[int, OriginalStatus | str]) -> list[int]:
+    """Ids of the queued documents that may be sent now, most urgent first.
+
+    A correction is left out while its original (looked up in `original_states`, which must hold
+    the state of every original a queued correction names) has no KSeF number. An original is
+    ordered by `original_send_by` (its own deadline or the earliest of its waiting corrections).
+    Ties and no-deadline documents keep issue order (id).
+    """
+    items = list(queued)
+    waiting: dict[int, list[dt.date | None]] = {}
+    for item in items:
+        if item.corrects is not None:
+            waiting.setdefault(item.corrects, []).append(item.deadline)
+    sendable = []
+    for item in items:
+        if item.corrects is not None:
+            if item.corrects not in original_states:
+                raise DomainError(f"correction {item.id}: no state given for its original {item.corrects}")
+            if not OriginalStatus(original_states[item.corrects]).has_ksef_number:
+                continue
+            due = item.deadline
+        else:
+            due = original_send_by(item.deadline, waiting.get(item.id, ()))
+        sendable.append((due or dt.date.max, item.id))
+    return [item_id for _, item_id in sorted(sendable)]
