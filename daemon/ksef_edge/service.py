@@ -173,9 +173,9 @@ class Daemon:
                 metrics=Metrics(),
                 now=self._now,
             )
+            await self._start_uplink()  # opens its own store connections first (their crash recovery runs now)
             await self._start_printer()
             await self._listen(build_app(self.state))
-            await self._start_uplink()
         except BaseException:
             await self.stop()
             raise
