@@ -23,6 +23,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -147,7 +148,8 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
 def _get(url: str, timeout: float) -> tuple[int, bytes]:
     if url.startswith("unix:"):
         conn: http.client.HTTPConnection = _UnixHTTPConnection(url[5:], timeout)
-        path = "/healthz"
+        path = "/metrics" if url.endswith("#metrics") else "/healthz"
+        conn._path = url[5:].split("#", 1)[0]
     else:
         from urllib.parse import urlsplit
         parts = urlsplit(url)
@@ -161,6 +163,16 @@ def _get(url: str, timeout: float) -> tuple[int, bytes]:
         conn.close()
 
 
+def _running_version(url: str, doc: dict) -> str | None:
+    """The version /healthz reports, else the one in /metrics (`ksef_edge_build_info{version="..."}`)."""
+    if doc.get("version"):
+        return str(doc["version"])
+    status, body = _get(url.rsplit("/healthz", 1)[0] + "/metrics" if url.startswith("http") else url + "#metrics",
+                        timeout=2.0)
+    m = re.search(r'ksef_edge_build_info\{[^}]*version="([^"]+)"', body.decode(errors="replace")) if status == 200 else None
+    return m.group(1) if m else None
+
+
 def wait_healthz(url: str, version: str | None, timeout_s: float) -> dict:
     deadline = time.monotonic() + timeout_s
     last = "no answer"
@@ -171,13 +183,14 @@ def wait_healthz(url: str, version: str | None, timeout_s: float) -> dict:
                 doc = json.loads(body)
             except ValueError:
                 doc = {}
-            if status == 200 and (version is None or doc.get("version") == version):
-                return {"url": url, "status": status, "health": doc}
-            last = f"HTTP {status}, version {doc.get('version')!r}: {body[:200].decode(errors='replace')}"
+            running = _running_version(url, doc) if status == 200 else None
+            if status == 200 and (version is None or running == version):
+                return {"url": url, "status": status, "version": running, "health": doc}
+            last = f"HTTP {status}, version {running!r}: {body[:300].decode(errors='replace')}"
         except OSError as exc:
             last = f"{exc.__class__.__name__}: {exc}"
         if time.monotonic() >= deadline:
-            want = f" reporting version {version}" if version else ""
+            want = f" from version {version}" if version else ""
             raise HelperError(f"{url} did not answer 200{want} within {timeout_s:.0f}s; last: {last}")
         time.sleep(0.25)
 

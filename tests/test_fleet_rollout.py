@@ -1,0 +1,296 @@
+"""Rolling updates over real SSH with ansible-core: two provisioned "devices" (root prefixes) behind a
+real sshd on 127.0.0.1, each running a real `ksef-edge run` under scripts/fleet/dev-supervisor (the
+stand-in for systemd here). A good release reaches both and invoices issued meanwhile are all kept
+exactly once; a broken release (self-check fails, or it crashes at start) is rolled back on the
+canary, the rollout stops, and the old version keeps serving.
+
+Releases are built by scripts/fleet/build-release from a copy of this checkout with
+`--no-dependency-wheels` (compiling tpm2-pytss/systemd-python would take minutes); the device
+virtualenvs reach the test venv's site-packages through `ksef_edge_venv_shared_site_packages`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from daemon_fixtures import SELLER_NIP, VALID_BODY
+from sshd_fixtures import SshServer, running_sshd
+
+REPO = Path(__file__).resolve().parents[1]
+FLEET = REPO / "scripts" / "fleet"
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+SUPERVISOR = FLEET / "dev-supervisor"
+BASE_PYTHON = Path(sys._base_executable) if hasattr(sys, "_base_executable") else Path(sys.executable)
+
+pytestmark = [
+    pytest.mark.skipif(not ANSIBLE_PLAYBOOK.exists(), reason="ansible-core not installed in the test venv"),
+    pytest.mark.timeout(240),
+]
+
+BROKEN_SELFCHECK = '''"""A release whose self-check fails (as a release with a bad migration or signer would)."""
+def register(sub):
+    p = sub.add_parser("selfcheck")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=lambda args: print("FAIL store: this release cannot read the database") or 1)
+'''
+CRASHING_RUN = '''"""A release that passes its self-check but dies at start, before READY."""
+import sys
+def register(sub):
+    p = sub.add_parser("run")
+    p.add_argument("--config", required=True)
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=lambda args: print("ksef-edge: cannot start: broken release", file=sys.stderr) or 1)
+'''
+
+
+@dataclass
+class Device:
+    name: str
+    prefix: Path
+    port: int
+    token: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db(self) -> Path:
+        return self.prefix / "var/lib/ksef-edge/outbox.sqlite3"
+
+    def running_version(self) -> str:
+        with urllib.request.urlopen(self.base_url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        line = next(ln for ln in text.splitlines() if ln.startswith("ksef_edge_build_info{"))
+        return line.split('version="', 1)[1].split('"', 1)[0]
+
+    def current_release(self) -> str:
+        return os.readlink(self.prefix / "opt/ksef-edge/current")
+
+
+@dataclass
+class Fleet:
+    ssh: SshServer
+    devices: list[Device]
+    inventory: Path
+    releases: dict[str, Path]
+    env: dict[str, str]
+
+    def playbook(self, name: str, release: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ANSIBLE_PLAYBOOK), "-i", str(self.inventory), str(FLEET / name),
+             "-e", f"ksef_edge_release={self.releases[release]}"],
+            capture_output=True, text=True, env=self.env, cwd=FLEET, timeout=200)
+
+
+def _build_release(tmp: Path, version: str, patch: dict[str, str]) -> Path:
+    src = tmp / f"src-{version}"
+    shutil.copytree(REPO / "daemon", src / "daemon", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    for rel, text in patch.items():
+        (src / rel).write_text(text)
+    out = subprocess.run([sys.executable, str(FLEET / "build-release"), "--source", str(src), "--out", str(tmp / "dist"),
+                          "--version", version, "--no-dependency-wheels"],
+                         capture_output=True, text=True, check=True, timeout=120)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def _provision(prefix: Path, port: int, pos: str) -> Device:
+    ke = [sys.executable, "-m", "ksef_edge", "provision"]
+    subprocess.run([*ke, "init", "--root", str(prefix), "--nip", SELLER_NIP, "--seller-name", "Piekarnia Testowa",
+                    "--address-line1", "ul. Kwiatowa 1", "--address-line2", "00-001 Warszawa", "--pos-id", pos,
+                    "--backend", "file", "--listen-port", str(port)],
+                   check=True, capture_output=True, timeout=60)
+    from cryptography import x509
+    from ksef_edge.keystore.devcert import make_test_certificate
+
+    csr = x509.load_der_x509_csr((prefix / "var/lib/ksef-edge/offline.csr").read_bytes())
+    cert = prefix / "offline-cert.pem"
+    cert.write_bytes(make_test_certificate(csr.public_key(), nip=SELLER_NIP))
+    subprocess.run([*ke, "finish", "--root", str(prefix), "--certificate", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    token = (prefix / "etc/ksef-edge/credentials/ksef-api-token").read_text().strip()
+    return Device(pos, prefix, port, token)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _inventory(path: Path, ssh: SshServer, devices: list[Device]) -> None:
+    site = sysconfig.get_paths()["purelib"]
+    hosts = {}
+    for d in devices:
+        sup = f"{BASE_PYTHON} {SUPERVISOR} --prefix {d.prefix} --start-timeout-s 30"
+        hosts[d.name] = {
+            "ansible_host": ssh.host, "ansible_port": ssh.port, "ansible_user": ssh.user,
+            "ansible_ssh_private_key_file": str(ssh.key_file),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+            "ansible_python_interpreter": sys.executable,
+            "ansible_remote_tmp": str(d.prefix / "tmp/ansible"),
+            "ksef_edge_prefix": str(d.prefix),
+            "ksef_edge_python": str(BASE_PYTHON),
+            "ksef_edge_venv_shared_site_packages": [site],
+            "ksef_edge_restart_cmd": f"{sup} restart",
+            "ksef_edge_stop_cmd": f"{sup} stop",
+            "ksef_edge_ready_cmd": f"{sup} status",
+            "ksef_edge_selfcheck_cmd": (f"CREDENTIALS_DIRECTORY={d.prefix}/etc/ksef-edge/credentials "
+                                        f"RELEASE_BIN/ksef-edge selfcheck --config {d.prefix}/etc/ksef-edge/device.toml"),
+            "ksef_edge_ready_timeout_s": 10,
+            "ksef_edge_healthz_timeout_s": 20,
+        }
+    path.write_text(json.dumps({"ksef_edge": {"hosts": hosts}}))  # JSON is valid YAML inventory
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("fleet")
+    short = Path(tempfile.mkdtemp(prefix="ans-", dir="/tmp"))  # ssh ControlPath must stay short
+    with running_sshd(tmp / "sshd") as ssh, ThreadPoolExecutor(max_workers=4) as pool:
+        builds = {
+            "good-1": pool.submit(_build_release, tmp, "0.9.0", {}),
+            "good-2": pool.submit(_build_release, tmp, "0.9.1", {}),
+            "broken-selfcheck": pool.submit(_build_release, tmp, "0.9.2",
+                                            {"daemon/ksef_edge/commands/selfcheck.py": BROKEN_SELFCHECK}),
+            "crash-at-start": pool.submit(_build_release, tmp, "0.9.3",
+                                          {"daemon/ksef_edge/commands/run.py": CRASHING_RUN}),
+        }
+        devices = list(pool.map(lambda a: _provision(tmp / a[0], _free_port(), a[0]),
+                                [("till-a", None), ("till-b", None)]))
+        releases = {k: f.result() for k, f in builds.items()}
+        inventory = tmp / "inventory.yml"
+        _inventory(inventory, ssh, devices)
+        env = {**os.environ, "ANSIBLE_CONFIG": str(FLEET / "ansible.cfg"), "ANSIBLE_HOME": str(short / "home"),
+               "ANSIBLE_LOCAL_TEMP": str(short / "local"), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(short / "cp"),
+               "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"}
+        f = Fleet(ssh, devices, inventory, releases, env)
+        first = f.playbook("install.yml", "good-1")
+        assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+        for d in devices:
+            subprocess.run([str(BASE_PYTHON), str(SUPERVISOR), "--prefix", str(d.prefix), "start"],
+                           check=True, capture_output=True, timeout=60)
+            assert d.running_version() == "0.9.0"
+        try:
+            yield f
+        finally:
+            for d in devices:
+                subprocess.run([str(BASE_PYTHON), str(SUPERVISOR), "--prefix", str(d.prefix), "stop"],
+                               capture_output=True, timeout=60)
+            shutil.rmtree(short, ignore_errors=True)
+
+
+class InvoiceClient:
+    """A till that keeps invoicing through the rollout: same Idempotency-Key until it gets an answer."""
+
+    def __init__(self, devices: list[Device]) -> None:
+        self.devices = devices
+        self.issued: dict[str, dict[str, int]] = {d.name: {} for d in devices}  # key -> invoice id
+        self.retries = 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._loop, args=(d,), daemon=True) for d in devices]
+
+    def _post(self, d: Device, key: str) -> int:
+        body = json.dumps(VALID_BODY).encode()
+        deadline = time.monotonic() + 60
+        while True:
+            req = urllib.request.Request(d.base_url + "/v1/invoices", data=body, method="POST", headers={
+                "Authorization": f"Bearer {d.token}", "Idempotency-Key": key, "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    assert resp.status == 201
+                    return json.loads(resp.read())["id"]
+            except urllib.error.HTTPError as exc:
+                if exc.code != 503:
+                    raise AssertionError(f"{d.name}: HTTP {exc.code}: {exc.read()[:300]!r}") from None
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass  # daemon restarting: the POS retries with the same key
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{d.name}: no answer for invoice {key} within 60 s")
+            self.retries += 1
+            time.sleep(0.05)
+
+    def _loop(self, d: Device) -> None:
+        while not self._stop.is_set():
+            key = f"{d.name}-{uuid.uuid4()}"
+            self.issued[d.name][key] = self._post(d, key)
+            time.sleep(0.1)
+
+    def __enter__(self) -> "InvoiceClient":
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=90)
+
+
+def _versions(fleet: Fleet) -> dict[str, str]:
+    return {d.name: d.running_version() for d in fleet.devices}
+
+
+def test_broken_selfcheck_release_is_rolled_back_and_the_rollout_stops(fleet: Fleet):
+    before = _versions(fleet)
+    canary, other = fleet.devices
+    run = fleet.playbook("update.yml", "broken-selfcheck")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-3000:]
+    assert "Self-check the new release" in out and "this release cannot read the database" in out, out[-5000:]
+    assert _versions(fleet) == before                     # both still serve the old version
+    assert canary.current_release() == f"releases/{before[canary.name]}"
+    assert not (other.prefix / "opt/ksef-edge/releases/0.9.2").exists()  # never reached the second batch
+
+
+def test_release_that_crashes_at_start_is_rolled_back_on_the_canary(fleet: Fleet):
+    before = _versions(fleet)
+    canary, other = fleet.devices
+    run = fleet.playbook("update.yml", "crash-at-start")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-3000:]
+    assert "Restart the service" in out and "rolled back to " + before[canary.name] in out
+    assert _versions(fleet) == before
+    assert canary.current_release() == f"releases/{before[canary.name]}"
+    assert not (other.prefix / "opt/ksef-edge/releases/0.9.3").exists()
+
+
+def test_good_release_reaches_every_device_and_no_invoice_is_lost_or_doubled(fleet: Fleet):
+    with InvoiceClient(fleet.devices) as till:
+        time.sleep(0.5)
+        run = fleet.playbook("update.yml", "good-2")
+        time.sleep(0.5)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    assert _versions(fleet) == {d.name: "0.9.1" for d in fleet.devices}
+    for d in fleet.devices:
+        assert d.current_release() == "releases/0.9.1"
+        keys = till.issued[d.name]
+        assert len(keys) >= 5
+        with sqlite3.connect(f"file:{d.db}?mode=ro", uri=True) as con:
+            rows = dict(con.execute("SELECT idempotency_key, id FROM invoices"))
+            numbers = [n for (n,) in con.execute("SELECT number FROM invoices ORDER BY id")]
+        assert {k: rows.get(k) for k in keys} == keys        # every acknowledged invoice, under its id
+        assert len(rows) == len(keys)                         # and nothing else (no duplicates)
+        assert len(set(numbers)) == len(numbers)
+        backups = list((d.prefix / "var/backups/ksef-edge").glob("before-0.9.1-*.sqlite"))
+        assert len(backups) == 1
