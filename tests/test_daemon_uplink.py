@@ -32,6 +32,11 @@ def test_issued_invoices_reach_ksef_and_get_ksef_numbers(tmp_path, ksef_sim):
         assert all(s["state"] == "confirmed" for s in states.values()), (states, d.log_path.read_text()[-3000:])
         assert all(s["ksef_number"] and s["ksef_number"].startswith("5265877635-") for s in states.values())
         assert all(s["upo_available"] for s in states.values())
-        _, status = call("GET", d.base_url + "/v1/status", d.token)
+        deadline = time.monotonic() + 15  # the uplink's status snapshot is refreshed every few seconds
+        while True:
+            _, status = call("GET", d.base_url + "/v1/status", d.token)
+            if status["ksef"]["reachability"] == "reachable" or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert status["ksef"]["reachability"] == "reachable"
-        assert status["queue"]["confirmed"] == 3
+        assert status["queue"]["confirmed"] == 3 and status["ksef"]["uplink"]["running"]

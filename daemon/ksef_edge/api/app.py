@@ -220,7 +220,7 @@ async def get_status(request: web.Request) -> web.Response:
         "problems": problems,
         "queue": counts,
         "nearest_deadline": deadline.isoformat() if deadline else None,
-        "ksef": state.ksef_status(),
+        "ksef": await state.ksef_status(),
         "certificate": {
             "serial": cert.serial,
             "backend": cert.backend,

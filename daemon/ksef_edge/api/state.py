@@ -82,11 +82,14 @@ class DaemonState:
             out.append({"code": "certificate_not_yet_valid", "message": f"the Offline certificate {cert.serial} is valid only from {cert.not_before.isoformat(timespec='seconds')}"})
         return out
 
-    def ksef_status(self) -> dict[str, Any]:
-        """KSeF reachability as the uplink last saw it ("unknown" until it has talked to KSeF)."""
+    async def ksef_status(self) -> dict[str, Any]:
+        """KSeF reachability as the uplink last saw it ("unknown" until it has talked to KSeF).
+
+        The uplink's snapshot is refreshed at most every `status_interval_s` (5 s), so this is cheap.
+        """
         out: dict[str, Any] = {"environment": self.config.ksef.environment.value, "reachability": self.ksef_reachability}
         if self.uplink is not None:
-            st = self.uplink.status
+            st = await self.uplink.refresh_status()
             if st.last_success and (st.last_error_at is None or st.last_success >= st.last_error_at):
                 out["reachability"] = "reachable"
             elif st.last_error_at is not None:
