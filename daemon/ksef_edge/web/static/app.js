@@ -8,6 +8,8 @@ const STATE_PL = { issued: "wystawiona (czeka na KSeF)", sending: "wysyłana do 
   confirmed: "potwierdzona (UPO)", rejected: "odrzucona przez KSeF" };
 const PRINT_PL = { pending: "w kolejce", printing: "drukowanie…", printed: "wydrukowano",
   failed_retrying: "błąd drukarki — ponawiam", failed: "nie wydrukowano" };
+const STATE_SHORT = { issued: "czeka", sending: "wysyłana", accepted: "w KSeF", confirmed: "w KSeF + UPO", rejected: "odrzucona" };
+const PRINT_SHORT = { pending: "w kolejce", printing: "drukuje", printed: "✓", failed_retrying: "ponawiam", failed: "błąd" };
 const SYNC_PL = { synchronized: "zsynchronizowany (NTP)", unsynchronized: "niezsynchronizowany", unknown: "nieznany" };
 const REACH_PL = { reachable: "dostępny", unreachable: "niedostępny", unknown: "jeszcze nie sprawdzono", no_token: "brak tokenu KSeF" };
 const AVAIL_PL = { AVAILABLE: "działa", MAINTENANCE: "przerwa techniczna", FAILURE: "awaria KSeF",
@@ -111,6 +113,7 @@ function route() {
 
 function logout(message) {
   localStorage.removeItem(TOKEN_KEY);
+  $("login-token").value = "";
   $("login-error").textContent = message || "";
   show("login");
 }
@@ -417,10 +420,10 @@ async function refreshRecent(total) {
     const tr = body.insertRow();
     tr.className = inv.state;
     tr.insertCell().textContent = inv.number;
-    tr.insertCell().textContent = STATE_PL[inv.state] || inv.state;
-    tr.insertCell().textContent = inv.ksef_number || "—";
-    tr.insertCell().textContent = inv.deadline || "—";
-    tr.insertCell().textContent = PRINT_PL[inv.print_state] || inv.print_state;
+    const st = tr.insertCell(); st.textContent = STATE_SHORT[inv.state] || inv.state; st.title = STATE_PL[inv.state] || "";
+    const k = tr.insertCell(); k.className = "ksef"; k.textContent = inv.ksef_number || "—";
+    tr.insertCell().textContent = inv.deadline ? inv.deadline.split("-").reverse().join(".") : "—";
+    const p = tr.insertCell(); p.textContent = PRINT_SHORT[inv.print_state] || inv.print_state; p.title = PRINT_PL[inv.print_state] || "";
     const u = tr.insertCell();
     if (inv.upo_available) {
       const b = document.createElement("button"); b.type = "button"; b.textContent = "UPO"; b.className = "upo";

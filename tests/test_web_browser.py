@@ -1,0 +1,251 @@
+"""The cashier and status page in a real headless Chromium, against `scripts/demo --serve`'s stack
+(real ksef-sim + real ksef-edge subprocesses on 127.0.0.1, uplink on, file printer).
+
+A cashier logs in with the API token, rings up items, checks a buyer NIP as typed, issues an invoice,
+sees the receipt and its print state; the status view then lists it, and the uplink gives it a KSeF
+number and a UPO. Screenshots land in tests/artifacts/ (ignored by git).
+"""
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="needs Debian chromium + chromium-driver (scripts/setup-env installs them as root)",
+)
+
+
+class Demo:
+    def __init__(self, out: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "ksef_edge.demo", "--out", str(out), "--serve"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
+        self.lines: list[str] = []
+        self._q: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._q.put(line.rstrip("\n"))
+        self._q.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self._q.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            self.lines.append(line)
+            m = re.search(pattern, line)
+            if m:
+                return m
+        raise AssertionError(f"demo never printed {pattern!r}:\n" + "\n".join(self.lines))
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    d = Demo(tmp_path / "demo-out")
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}", "--window-size=800,480", "--lang=pl-PL"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(20)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def shot(driver, name: str, height: int | None = None) -> Path:
+    """Save a screenshot (viewport of a 7" 800x480 screen, or the full page height) for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / ".gitignore").write_text("*\n")
+    path = ARTIFACTS / f"{name}.png"
+    if height:
+        driver.set_window_size(800, height)
+    driver.save_screenshot(str(path))
+    if height:
+        driver.set_window_size(800, 480)
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    m = demo.wait_for(r"Cashier and status page: (http://127\.0\.0\.1:\d+)/ui/#token=(\S+)", timeout=90)
+    base, token = m.group(1), m.group(2)
+    wait = WebDriverWait(browser, 20)
+    by_id = lambda i: browser.find_element(By.ID, i)  # noqa: E731
+
+    # --- log in: a wrong token is refused with a message, the right one opens the till
+    browser.get(base + "/")
+    wait.until(EC.visibility_of_element_located((By.ID, "login-token")))
+    by_id("login-token").send_keys("not-the-token-0000")
+    browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "login-error"), "Token nie pasuje"))
+    by_id("login-token").send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "view-kasa")))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "health"), "gotowe"))
+
+    # --- ring up: two products from the list (one twice) and a typed line
+    products = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#products button"))
+    names = [p.text for p in products]
+    bread = next(p for p in products if p.text.startswith("Chleb"))
+    latte = next(p for p in products if p.text.startswith("Kawa latte"))
+    bread.click()
+    bread.click()
+    latte.click()
+    by_id("manual").click()
+    by_id("m-name").send_keys("Krojenie chleba na życzenie")
+    by_id("m-qty").clear()
+    by_id("m-qty").send_keys("1")
+    by_id("m-price").send_keys("1,50")
+    browser.find_element(By.CSS_SELECTOR, "#manual-form button[type=submit]").click()
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#cart tbody tr")) == 3, names
+    assert by_id("cart-total").text == "43,30 zł"  # 2 x 12,90 + 16,00 + 1,50
+
+    # --- buyer NIP checked as it is typed: a wrong check digit blocks issuing
+    by_id("buyer-nip").send_keys("526-587-76-34")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "nip-state"), "Błędny NIP"))
+    assert not by_id("issue").is_enabled()
+    by_id("buyer-nip").clear()
+    by_id("buyer-nip").send_keys("PL 111-111-11-11")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "nip-state"), "NIP poprawny"))
+    assert not by_id("issue").is_enabled()  # a buyer with NIP needs a name
+    by_id("buyer-name").send_keys("Kawiarnia „Pod Lipą” Sp. z o.o.")
+    wait.until(lambda d: by_id("issue").is_enabled())
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot(browser, "web-cashier-cart", height=1000)
+
+    # --- issue: the invoice number, the receipt preview and the print state appear
+    by_id("issue").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "result")))
+    number = by_id("r-number").text
+    assert re.fullmatch(r"FV/DEMO1/\d{4}/\d{2}/\d{6}", number), number
+    wait.until(EC.text_to_be_present_in_element((By.ID, "r-print"), "wydrukowano"))
+    wait.until(lambda d: d.execute_script("const i = document.getElementById('r-receipt'); return i.complete && i.naturalWidth > 0"))
+    assert browser.execute_script("return document.getElementById('r-receipt').naturalWidth") > 500
+    browser.execute_script("document.getElementById('result').scrollIntoView()")
+    shot(browser, "web-cashier-receipt")
+
+    # --- reprint goes back to the printer
+    by_id("reprint").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "r-print"), "wydrukowano"))
+    assert by_id("r-print-error").text == ""
+
+    # --- status: the new invoice is listed and the uplink gives it a KSeF number; demo invoices have UPOs
+    by_id("tab-status").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "view-status")))
+    row_xpath = f"//table[@id='recent']//tr[td[1][normalize-space()='{number}']]"
+    wait.until(EC.presence_of_element_located((By.XPATH, row_xpath)))
+    long_wait = WebDriverWait(browser, 40)
+    long_wait.until(lambda d: re.match(r"\d{10}-\d{8}-[0-9A-F]{12}-[0-9A-F]{2}$",
+                                       d.find_element(By.XPATH, row_xpath + "/td[3]").text))
+    long_wait.until(lambda d: d.find_elements(By.XPATH, row_xpath + "//button[@class='upo']"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#recent button.upo")) >= 5
+    assert by_id("s-can-issue").text == "możliwe"
+    assert "dostępny" in by_id("s-ksef").text
+    assert "Offline" in by_id("s-cert").text
+    assert by_id("s-printer").text == "gotowa"
+    assert by_id("s-deadline").text == "brak"  # everything is in KSeF: no deadline left
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot(browser, "web-status", height=1100)
+    shot(browser, "web-status-small")
+
+    # --- the link the demo prints logs straight in; logging out forgets the token
+    by_id("logout").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "login-token")))
+    assert browser.execute_script("return localStorage.getItem('ksef-edge-token')") is None
+    browser.get(f"{base}/ui/#token={token}")
+    wait.until(EC.visibility_of_element_located((By.ID, "view-kasa")))
+    assert "token=" not in browser.current_url
+
+    assert demo.stop() == 0
+    assert not any("Traceback" in line for line in demo.lines)
+
+
+@pytest.mark.timeout(90)
+def test_status_warns_about_a_near_deadline_when_nothing_is_uploaded(tmp_path: Path, browser) -> None:
+    """A device whose uplink is off: the queue waits, tomorrow's deadline is shown in the warning colour."""
+    import json
+    import urllib.request
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from daemon_fixtures import VALID_BODY, daemon_process
+
+    with daemon_process(tmp_path / "device") as dp:
+        req = urllib.request.Request(dp.base_url + "/v1/invoices", data=json.dumps(VALID_BODY).encode(), method="POST",
+                                     headers={**dp.auth, "Content-Type": "application/json", "Idempotency-Key": "w-1"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            inv = json.loads(resp.read())
+        browser.get(f"{dp.base_url}/ui/#token={dp.token}")
+        wait = WebDriverWait(browser, 20)
+        wait.until(EC.visibility_of_element_located((By.ID, "view-kasa")))
+        browser.find_element(By.ID, "tab-status").click()
+        wait.until(EC.presence_of_element_located((By.XPATH, f"//table[@id='recent']//td[normalize-space()='{inv['number']}']")))
+        tile = browser.find_element(By.ID, "t-deadline")
+        day, month, year = (inv["deadline"].split("-")[i] for i in (2, 1, 0))
+        assert f"{day}.{month}.{year}" in browser.find_element(By.ID, "s-deadline").text
+        import datetime as dt
+
+        days = (dt.date.fromisoformat(inv["deadline"]) - dt.date.today()).days  # offline24: next working day
+        note = browser.find_element(By.ID, "s-deadline-note").text
+        if days <= 1:  # today or tomorrow: at risk, amber
+            assert "warn" in tile.get_attribute("class").split() and "Termin" in note, note
+        else:  # e.g. on a Friday the deadline is Monday
+            assert "ok" in tile.get_attribute("class").split() and f"za {days} dni" in note, note
+        assert "wyłączona" in browser.find_element(By.ID, "s-ksef-detail").text
+        assert browser.find_element(By.ID, "s-printer").text == "nie skonfigurowano"
+        queue = browser.find_element(By.ID, "s-queue").text
+        assert re.search(r"wystawiona \(czeka na KSeF\)\s+1", queue), queue
+        shot(browser, "web-status-deadline-warning", height=900)
