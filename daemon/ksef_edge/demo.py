@@ -115,6 +115,7 @@ def demo_sales(today: dt.date) -> list[DemoSale]:
             "payment": {"method": "card"},
         }),
         DemoSale("B2C named buyer, exempt (zw)", {
+            "exemption_basis": "art. 43 ust. 1 pkt 29 lit. c ustawy o VAT",  # P_19A; the API must accept it
             "buyer": {"name": "Zofia Wiśniewska-Łęcka", "address": "ul. Żeromskiego 4 m. 15, 81-346 Gdynia"},
             "lines": [
                 {"name": "Warsztaty wypieku chleba dla dorosłych (kurs zawodowy)", "quantity": "1", "unit": "usł.",
@@ -490,7 +491,7 @@ def summary_table(rows: list[dict]) -> str:
     def fmt(row: tuple) -> str:
         return "  ".join(str(v).rjust(w) if i == 1 else str(v).ljust(w) for i, (v, w) in enumerate(zip(row, widths)))
 
-    return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *(fmt(r) for r in body)])
+    return "\n".join(line.rstrip() for line in [fmt(head), "  ".join("-" * w for w in widths), *(fmt(r) for r in body)])
 
 
 def _clean_outputs(out: Path) -> None:
