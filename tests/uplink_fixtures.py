@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import socket
 import subprocess
@@ -64,8 +65,16 @@ class Sim:
                 self.proc.wait()
 
 
-def start_sim(tmp: Path, *extra: str, rate_limits: str = "off") -> Sim:
+def start_sim(tmp: Path, *extra: str, rate_limits: str = "fast") -> Sim:
+    """`rate_limits`: "prod" (KSeF production values), "off", or "fast" (production x100, published
+    by GET /rate-limits and enforced, so the pacer follows them and real-time tests stay quick)."""
     port = free_port()
+    if rate_limits == "fast":
+        from ksef_edge.ksef.pacer import PRODUCTION_LIMITS
+        path = tmp / "fast-limits.json"
+        path.write_text(json.dumps({g: {"perSecond": l.per_second * 100, "perMinute": l.per_minute * 100,
+                                        "perHour": l.per_hour * 100} for g, l in PRODUCTION_LIMITS.items()}))
+        rate_limits = str(path)
     log_path = tmp / "sim.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "daemon"))
     proc = subprocess.Popen(

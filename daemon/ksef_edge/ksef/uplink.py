@@ -383,17 +383,32 @@ class Uplink:
                 continue
             if ref == self._active_batch or now - self._last_poll.get(ref, -1e18) < self.config.poll_interval_s:
                 continue
+            if any(self.client.pacer.delay(g) > 0 for g in self._poll_groups(ref, recs)):
+                continue  # no budget for this query now: never stall sending on a status poll
             self._last_poll[ref] = now
             progress |= await self._resolve_session(ref, recs)
         return progress
 
-    async def _session_entries(self, ref: str, recs: list[InvoiceRecord]) -> list[InvoiceStatus]:
-        if len(recs) <= 5 and all(r.ksef_invoice_ref for r in recs):
-            return [await self.client.invoice_status(ref, r.ksef_invoice_ref) for r in recs]  # type: ignore[arg-type]
-        return await self.client.session_invoices(ref)
+    @staticmethod
+    def _by_invoice_status(recs: list[InvoiceRecord]) -> bool:
+        return len(recs) <= 5 and all(r.ksef_invoice_ref for r in recs)
+
+    def _poll_groups(self, ref: str, recs: list[InvoiceRecord]) -> tuple[str, ...]:
+        if "-SB-" in ref:
+            return ("sessionMisc", "sessionInvoiceList")
+        return ("invoiceStatus",) if self._by_invoice_status(recs) else ("sessionInvoiceList", "sessionMisc")
 
     async def _resolve_session(self, ref: str, recs: list[InvoiceRecord]) -> bool:
-        entries = await self._session_entries(ref, recs)
+        session_code: int | None = None
+        if "-SB-" in ref:  # batch: read the session status FIRST, then its list (no race with processing)
+            session_code = (await self.client.session_status(ref)).code
+            if session_code in (150, 170):
+                return False  # closed, being processed: the list fills in when done
+            entries = [] if session_code == 100 else await self.client.session_invoices(ref)
+        elif self._by_invoice_status(recs):
+            entries = [await self.client.invoice_status(ref, r.ksef_invoice_ref) for r in recs]  # type: ignore[arg-type]
+        else:
+            entries = await self.client.session_invoices(ref)
         by_hash: dict[str, list[InvoiceStatus]] = defaultdict(list)
         for e in entries:
             by_hash[e.invoice_hash].append(e)
@@ -408,28 +423,27 @@ class Uplink:
             entry = min(found, key=lambda e: {200: 0, 100: 1, 150: 1}.get(e.code, 2))
             progress |= await self._apply(rec, ref, entry)
         if missing:
-            progress |= await self._handle_missing(ref, missing)
+            progress |= await self._handle_missing(ref, missing, session_code)
         return progress
 
-    async def _handle_missing(self, ref: str, missing: list[InvoiceRecord]) -> bool:
-        """Invoices KSeF does not list for the session: requeue once no request can still land."""
-        is_batch = "-SB-" in ref
-        if self._online is not None and ref == self._online.reference_number:
-            code = 100
-        else:
-            code = (await self.client.session_status(ref)).code
-        if is_batch and code in (150, 170):
-            return False  # closed and being processed: the list fills in when done
-        if is_batch and code == 200:
-            # processed, yet the invoice is not listed: it was not in the package KSeF read
-            log.warning("batch %s processed without invoices %s; requeueing", ref, [r.id for r in missing])
+    async def _handle_missing(self, ref: str, missing: list[InvoiceRecord], session_code: int | None) -> bool:
+        """Invoices KSeF does not list for the session: requeue once no request can still land.
+
+        A batch session still open (100) was never closed by this process, so KSeF will never
+        process it: abandon it. Any other session that does not list the invoice never got it.
+        """
         touched = self._touched.get(ref)
+        waiting = [r for r in missing
+                   if (_utcnow() - max(filter(None, (touched, r.updated_at)))).total_seconds() < self.config.lost_grace_s]
+        if len(waiting) == len(missing):
+            return False
+        if session_code == 200:
+            log.warning("batch %s processed without %d of our invoices; requeueing them", ref, len(missing))
         progress = False
         for rec in missing:
-            last = max(filter(None, (touched, rec.updated_at)))
-            if (_utcnow() - last).total_seconds() < self.config.lost_grace_s:
+            if rec in waiting:
                 continue
-            log.info("invoice %s not in KSeF session %s (status %s): back to the queue", rec.number, ref, code)
+            log.info("invoice %s not in KSeF session %s: back to the queue", rec.number, ref)
             await self.store.mark_requeued(rec.id)
             progress = True
         return progress
@@ -526,6 +540,8 @@ class Uplink:
                 continue
             self._last_poll[key] = now
             urls: dict[str, str | None] = {}
+            if self.client.pacer.delay("sessionInvoiceList") > 0 or self.client.pacer.delay("sessionMisc") > 0:
+                continue
             if len(recs) > 3:
                 urls = {e.ksef_number or "": e.upo_download_url for e in await self.client.session_invoices(ref)}
             for rec in recs:
