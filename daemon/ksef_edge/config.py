@@ -63,6 +63,7 @@ class DeviceConfig:
     pos_id: str
     series_pattern: str = "FV/{pos}/{yyyy}/{mm}/{seq:06}"
     place_of_issue: str | None = None
+    correction_series_pattern: str = "KOR/{pos}/{yyyy}/{mm}/{seq:06}"  # correction invoices (KOR), own numbering
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
 
     device = _build(DeviceConfig, raw["device"], "device", base_dir)
     _check_series_pattern(device.series_pattern)
+    _check_series_pattern(device.correction_series_pattern, "device.correction_series_pattern")
+    if _series_text(device.correction_series_pattern) == _series_text(device.series_pattern):
+        raise ConfigError("device.correction_series_pattern",
+                          "must differ from device.series_pattern before {seq} (e.g. \"KOR/{pos}/{yyyy}/{mm}/{seq:06}\"), "
+                          "so corrections are numbered in their own series")
     if not device.pos_id.strip() or any(c in device.pos_id for c in "/\\ "):
         raise ConfigError("device.pos_id", "must be a short non-empty id without spaces or slashes, e.g. \"KASA1\"")
 
@@ -232,25 +238,30 @@ def _read_token(api_raw: dict[str, Any], base_dir: Path) -> str:
     return token
 
 
-def _check_series_pattern(pattern: str) -> None:
+def _series_text(pattern: str) -> str:
+    """The pattern with {seq} blanked: two patterns with the same text would share one numbering."""
+    return re.sub(r"\{seq(:[^}]*)?\}", "#", pattern)
+
+
+def _check_series_pattern(pattern: str, key: str = "device.series_pattern") -> None:
     try:
         parsed = list(string.Formatter().parse(pattern))
     except ValueError as exc:
-        raise ConfigError("device.series_pattern", f"not a valid pattern: {exc}") from None
+        raise ConfigError(key, f"not a valid pattern: {exc}") from None
     names = [name for _, name, _, _ in parsed if name is not None]
     unknown = [n for n in names if n not in SERIES_FIELDS]
     if unknown:
         raise ConfigError(
-            "device.series_pattern", f"unknown placeholder {{{unknown[0]}}}; use {{pos}} {{yyyy}} {{yy}} {{mm}} {{dd}} {{seq}}"
+            key, f"unknown placeholder {{{unknown[0]}}}; use {{pos}} {{yyyy}} {{yy}} {{mm}} {{dd}} {{seq}}"
         )
     if names.count("seq") != 1:
-        raise ConfigError("device.series_pattern", "must contain {seq} exactly once (e.g. {seq:06})")
+        raise ConfigError(key, "must contain {seq} exactly once (e.g. {seq:06})")
     try:
         rendered = pattern.format(pos="P", yyyy="2026", yy="26", mm="01", dd="01", seq=999999)
     except (ValueError, IndexError, KeyError) as exc:
-        raise ConfigError("device.series_pattern", f"cannot be rendered: {exc}") from None
+        raise ConfigError(key, f"cannot be rendered: {exc}") from None
     if len(rendered) > 200:
-        raise ConfigError("device.series_pattern", "renders too long (FA(3) P_2 allows 256 characters)")
+        raise ConfigError(key, "renders too long (FA(3) P_2 allows 256 characters)")
 
 
 def _finish_ksef(ksef: KsefConfig, raw: Mapping[str, Any], seller: SellerConfig) -> KsefConfig:

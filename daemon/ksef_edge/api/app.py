@@ -23,6 +23,9 @@ from ..store import (
 )
 from ..store.clock import ClockSync
 from ..store.numbering import WARSAW
+from ..corrections.issuer import CorrectionRefusedError, correction_request_hash
+from ..corrections.request_json import request_from_body
+from ..corrections.status import correction_status
 from .errors import ApiError, error_response
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
@@ -49,6 +52,8 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/invoices/{id}", get_invoice)
     app.router.add_get("/v1/invoices/{id}/xml", get_invoice_xml)
     app.router.add_post("/v1/invoices/{id}/reprint", reprint_invoice)
+    app.router.add_post("/v1/invoices/{id}/corrections", post_correction)
+    app.router.add_get("/v1/invoices/{id}/corrections", list_corrections)
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -108,19 +113,7 @@ async def post_invoice(request: web.Request) -> web.Response:
     started = time.perf_counter()
     try:
         key = _idempotency_key(request)
-        if request.content_type != "application/json":
-            raise ApiError(
-                415, "unsupported_media_type",
-                f"send JSON with Content-Type: application/json (got {request.content_type})",
-            )
-        limit = state.config.api.body_bytes_max
-        if request.content_length is not None and request.content_length > limit:
-            raise ApiError(413, "body_too_large", f"request body is {request.content_length} bytes; the limit is {limit}")
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes") from None
-        body = parse_body(raw)
+        body = await _json_body(request)
         draft = parse_invoice_request(body)
         canonical = canonical_json(body)
         # shielded: a client that hangs up mid-request must never cut the transaction
@@ -161,9 +154,72 @@ async def post_invoice(request: web.Request) -> web.Response:
     return resp
 
 
-async def get_invoice(request: web.Request) -> web.Response:
+async def post_correction(request: web.Request) -> web.Response:
+    """A correction invoice (KOR) of invoice {id}: returns, price fixes (docs/corrections.md)."""
+    state = request.app[STATE_KEY]
+    started = time.perf_counter()
+    try:
+        original_id = _id(request)
+        key = _idempotency_key(request)
+        body = await _json_body(request)
+        try:
+            correction_request = request_from_body(body)
+        except InvoiceError as exc:
+            raise ApiError(422, "invalid_correction", exc.message, exc.field) from None
+        canonical = canonical_json(body)
+        task = asyncio.ensure_future(state.corrections.issue(
+            original_id, correction_request, idempotency_key=key,
+            request_hash=correction_request_hash(original_id, canonical), request_json=canonical,
+        ))
+        try:
+            record, created = await asyncio.shield(task)  # shielded like an invoice: never cut the transaction
+        except NotFoundError as exc:
+            raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
+        except CorrectionRefusedError as exc:
+            raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+        except InvoiceError as exc:
+            raise ApiError(422, "invalid_correction", exc.message, exc.field) from None
+        except ClockBehindError as exc:
+            raise ApiError(503, "clock_behind", str(exc)) from None
+        except IdempotencyConflictError as exc:
+            raise ApiError(409, "idempotency_conflict", str(exc), "Idempotency-Key") from None
+        except SchemaError as exc:
+            log.error("built KOR XML failed the FA(3) schema (a bug): %s", exc)
+            raise ApiError(500, "schema_error", "the correction could not be built as valid FA(3); nothing was stored") from None
+        except DomainError as exc:
+            raise ApiError(422, "invalid_correction", str(exc)) from None
+    except ApiError as exc:
+        state.metrics.refused.labels(code=exc.code).inc()
+        raise
+    if created:
+        state.metrics.issued.inc()
+        state.metrics.issue_seconds.observe(time.perf_counter() - started)
+        log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
+        for hook in state.on_issued:  # printer, uplink, as for an invoice
+            try:
+                hook(record, None)
+            except Exception:  # noqa: BLE001
+                log.exception("post-issue hook failed for correction %s", record.number)
+    else:
+        state.metrics.replayed.inc()
+    resp = web.json_response(await _full_json(state, record), status=201)
+    resp.headers["Location"] = f"/v1/invoices/{record.id}"
+    if not created:
+        resp.headers["Idempotent-Replayed"] = "true"
+    return resp
+
+
+async def list_corrections(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
     record = await _record(request)
-    return web.json_response(invoice_json(record))
+    items = [invoice_json(r) for r in await state.store.corrections_of(record.id)]
+    return web.json_response({"items": items})
+
+
+async def get_invoice(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    record = await _record(request)
+    return web.json_response(await _full_json(state, record))
 
 
 async def get_invoice_xml(request: web.Request) -> web.Response:
@@ -237,6 +293,7 @@ async def get_status(request: web.Request) -> web.Response:
             "state": state.printer.state if state.printer is not None else "not_configured",
             "queue": await state.store.counts_by_print_state(),
         },
+        "corrections": await correction_status(state.store, now),
     }
     return web.json_response(body)
 
@@ -257,6 +314,9 @@ async def metrics(request: web.Request) -> web.Response:
     m.cert_not_after.set(state.certificate.not_after.timestamp())
     m.clock_synced.set({ClockSync.SYNCHRONIZED: 1, ClockSync.UNSYNCHRONIZED: 0}.get(state.clock_sync(), -1))
     m.can_issue.set(0 if await state.problems() else 1)
+    corrections = await correction_status(state.store, state.now())
+    m.corrections_waiting.set(corrections["waiting"])
+    m.corrections_at_risk.set(len(corrections["alarms"]))
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
 
@@ -280,7 +340,38 @@ def invoice_json(r: InvoiceRecord) -> dict[str, Any]:
         "ksef_number": r.ksef_number,
         "upo_available": r.upo is not None,
         "rejection": {"code": r.reject_code, "reason": r.reject_reason} if r.state is InvoiceState.REJECTED else None,
+        "kind": r.kind,
+        "corrects_id": r.corrects_id,
     }
+
+
+async def _full_json(state: DaemonState, r: InvoiceRecord) -> dict[str, Any]:
+    """`invoice_json` plus, for a correction, the corrected invoice's number and KSeF state."""
+    body = invoice_json(r)
+    if r.corrects_id is not None:
+        original = await state.store.get(r.corrects_id)
+        body["corrects"] = {
+            "id": original.id, "number": original.number, "issue_date": original.issue_date.isoformat(),
+            "state": original.state.value, "ksef_number": original.ksef_number,
+        }
+    return body
+
+
+async def _json_body(request: web.Request) -> Any:
+    state = request.app[STATE_KEY]
+    if request.content_type != "application/json":
+        raise ApiError(
+            415, "unsupported_media_type",
+            f"send JSON with Content-Type: application/json (got {request.content_type})",
+        )
+    limit = state.config.api.body_bytes_max
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "body_too_large", f"request body is {request.content_length} bytes; the limit is {limit}")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes") from None
+    return parse_body(raw)
 
 
 def _end_of_day_ts(day: dt.date) -> float:

@@ -27,6 +27,13 @@ class Metrics:
         )
         self.cert_not_after = Gauge("ksef_edge_certificate_not_after_timestamp_seconds", "Offline certificate expiry", registry=r)
         self.clock_synced = Gauge("ksef_edge_clock_synchronized", "1 synchronised, 0 not, -1 unknown", registry=r)
+        self.corrections_waiting = Gauge(
+            "ksef_edge_corrections_waiting", "Correction invoices held back until their original has a KSeF number", registry=r
+        )
+        self.corrections_at_risk = Gauge(
+            "ksef_edge_corrections_at_risk", "Waiting corrections whose original is late/rejected or own deadline is due",
+            registry=r,
+        )
         self.can_issue = Gauge("ksef_edge_can_issue", "1 when the daemon can issue invoices", registry=r)
         info = Gauge("ksef_edge_build_info", "Version of the running daemon", ["version"], registry=r)
         info.labels(version=__version__).set(1)

@@ -49,7 +49,17 @@ class DaemonState:
     clock_sync_probe: Callable[[], ClockSync] = clock_sync
     on_issued: list[Callable[[Any, Any], None]] = field(default_factory=list)  # (record, draft), after commit
     uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
+    _corrections: Any = None
     _sync_cache: tuple[float, ClockSync] | None = None
+
+    @property
+    def corrections(self) -> Any:
+        """The correction (KOR) issuer, made on first use from the same config, signer, store and clock."""
+        if self._corrections is None:
+            from ..corrections.issuer import CorrectionIssuer  # noqa: PLC0415
+
+            self._corrections = CorrectionIssuer(self.config, self.signer, self.store, now=self.now)
+        return self._corrections
 
     def clock_sync(self) -> ClockSync:
         cached = self._sync_cache

@@ -5,6 +5,7 @@ Public API: `OutboxStore` (open/issue/read/transitions), the records and errors 
 from .outbox import OutboxStore
 from .records import (
     ClockBehindError,
+    CorrectionContext,
     IdempotencyConflictError,
     IntegrityCheckError,
     InvalidTransitionError,
@@ -21,6 +22,7 @@ from .records import (
 __all__ = [
     "OutboxStore",
     "ClockBehindError",
+    "CorrectionContext",
     "IdempotencyConflictError",
     "IntegrityCheckError",
     "InvalidTransitionError",

@@ -11,13 +11,14 @@ import datetime as dt
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 import aiosqlite
 
 from .migrations import MIGRATIONS, Migration, migrate
 from .records import (
     ClockBehindError,
+    CorrectionContext,
     IdempotencyConflictError,
     IntegrityCheckError,
     InvalidTransitionError,
@@ -34,8 +35,9 @@ LIST_LIMIT_MAX = 500
 _COLUMNS = (
     "id, series, seq, number, sha256, issue_date, created_at, kod1_url, kod2_url, cert_serial, offline_mode, "
     "deadline, state, print_state, idempotency_key, request_hash, updated_at, ksef_session_ref, "
-    "ksef_invoice_ref, ksef_number, upo, reject_code, reject_reason, print_error"
+    "ksef_invoice_ref, ksef_number, upo, reject_code, reject_reason, print_error, kind, corrects_id"
 )
+_I_COLUMNS = ", ".join(f"i.{c.strip()}" for c in _COLUMNS.split(","))
 
 
 def _utc(ts: dt.datetime) -> str:
@@ -145,6 +147,77 @@ class OutboxStore:
         if it raises, nothing is stored and no number is used. `run_build` may move the
         build off the event loop (e.g. `lambda f: loop.run_in_executor(None, f)`).
         """
+        async def make(conn: aiosqlite.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
+            if run_build is None:
+                return build(seq, effective)
+            return await run_build(lambda: build(seq, effective))
+
+        return await self._issue(
+            series=series, created_at=created_at, idempotency_key=idempotency_key, request_hash=request_hash,
+            make=make, floor_tolerance_s=floor_tolerance_s, request_json=request_json,
+        )
+
+    async def issue_correction(
+        self,
+        original_id: int,
+        *,
+        series: str | Callable[[dt.datetime], str],
+        created_at: dt.datetime,
+        idempotency_key: str,
+        request_hash: str,
+        build: Callable[[int, dt.datetime, CorrectionContext], NewInvoice],
+        floor_tolerance_s: float = 0.0,
+        request_json: str = "",
+        run_build: Callable[[Callable[[], NewInvoice]], Any] | None = None,
+    ) -> tuple[InvoiceRecord, bool]:
+        """Like `issue`, for a correction (KOR) of invoice `original_id`, in its own series.
+
+        The original and the requests of its earlier corrections are read inside the same write
+        transaction as the number allocation and passed to `build(seq, created_at, context)`, so
+        two concurrent corrections see each other. `build` returns a NewInvoice with
+        `correction_request_json` set (it raises to refuse: nothing is stored, no number used).
+        Raises NotFoundError if `original_id` does not exist; a replayed Idempotency-Key returns the
+        stored correction before the original is even looked at.
+        """
+
+        async def make(conn: aiosqlite.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
+            async with conn.execute(
+                f"SELECT {_COLUMNS}, xml, request_json FROM invoices WHERE id = ?", (original_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"invoice {original_id} does not exist")
+            original = _record(row[:-2], xml=bytes(row[-2]))
+            async with conn.execute(
+                "SELECT correction_request_json FROM invoices WHERE corrects_id = ? ORDER BY id", (original_id,)
+            ) as cur:
+                prior = tuple(str(r[0]) for r in await cur.fetchall())
+            context = CorrectionContext(original=original, original_request_json=str(row[-1]), prior_requests=prior)
+            if run_build is None:
+                new = build(seq, effective, context)
+            else:
+                new = await run_build(lambda: build(seq, effective, context))
+            if new.kind != "KOR" or not new.correction_request_json:
+                raise ValueError("a correction must be built with kind='KOR' and its correction_request_json")
+            return new
+
+        return await self._issue(
+            series=series, created_at=created_at, idempotency_key=idempotency_key, request_hash=request_hash,
+            make=make, floor_tolerance_s=floor_tolerance_s, request_json=request_json, corrects_id=original_id,
+        )
+
+    async def _issue(
+        self,
+        *,
+        series: str | Callable[[dt.datetime], str],
+        created_at: dt.datetime,
+        idempotency_key: str,
+        request_hash: str,
+        make: Callable[[aiosqlite.Connection, int, dt.datetime], Awaitable[NewInvoice]],
+        floor_tolerance_s: float,
+        request_json: str,
+        corrects_id: int | None = None,
+    ) -> tuple[InvoiceRecord, bool]:
         now_text = _utc(created_at)
         async with self._write_lock:
             conn = self._writer
@@ -166,14 +239,12 @@ class OutboxStore:
                 series_name = series(effective) if callable(series) else series
                 async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series_name,)) as cur:
                     seq = int((await cur.fetchone())[0]) + 1
-                if run_build is None:
-                    new = build(seq, effective)
-                else:
-                    new = await run_build(lambda: build(seq, effective))
+                new = await make(conn, seq, effective)
                 cur = await conn.execute(
                     "INSERT INTO invoices (series, seq, number, xml, sha256, issue_date, created_at, kod1_url, "
                     "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, request_json, "
-                    "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "updated_at, kind, corrects_id, correction_request_json) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         series_name,
                         seq,
@@ -191,6 +262,9 @@ class OutboxStore:
                         request_hash,
                         request_json,
                         now_text,
+                        "KOR" if corrects_id is not None else "VAT",
+                        corrects_id,
+                        new.correction_request_json if corrects_id is not None else None,
                     ),
                 )
                 invoice_id = cur.lastrowid
@@ -254,14 +328,42 @@ class OutboxStore:
             return [_record(r) for r in await cur.fetchall()]
 
     async def list_for_upload(self, limit: int) -> list[InvoiceRecord]:
-        """Invoices waiting for upload (state issued), most urgent deadline first, with their XML bytes."""
+        """Documents waiting for upload (state issued) that may be sent now, most urgent first, with their XML.
+
+        A correction (KOR) is held back until its original is accepted (KSeF takes a correction only
+        after the original has its KSeF number: docs/corrections.md). An original is due by the
+        earliest of its own deadline and those of the corrections waiting for it
+        (`domain.correction_ordering.upload_order` / `original_send_by`, done here in SQL).
+        """
         limit = max(1, min(int(limit), LIST_LIMIT_MAX))
         async with self._reader.execute(
-            f"SELECT {_COLUMNS}, xml FROM invoices WHERE state = 'issued' "
-            "ORDER BY deadline IS NULL, deadline, id LIMIT ?",
+            f"SELECT {_I_COLUMNS}, i.xml, "
+            "(SELECT MIN(c.deadline) FROM invoices AS c WHERE c.corrects_id = i.id AND c.state = 'issued') AS waiting "
+            "FROM invoices AS i LEFT JOIN invoices AS o ON o.id = i.corrects_id "
+            "WHERE i.state = 'issued' AND (i.corrects_id IS NULL OR o.state IN ('accepted','confirmed')) "
+            "ORDER BY COALESCE(MIN(i.deadline, waiting), i.deadline, waiting) IS NULL, "
+            "COALESCE(MIN(i.deadline, waiting), i.deadline, waiting), i.id LIMIT ?",
             (limit,),
         ) as cur:
-            return [_record(r[:-1], xml=bytes(r[-1])) for r in await cur.fetchall()]
+            return [_record(r[:-2], xml=bytes(r[-2])) for r in await cur.fetchall()]
+
+    async def corrections_of(self, original_id: int) -> list[InvoiceRecord]:
+        """The correction invoices of `original_id`, in issue order."""
+        async with self._reader.execute(
+            f"SELECT {_COLUMNS} FROM invoices WHERE corrects_id = ? ORDER BY id", (original_id,)
+        ) as cur:
+            return [_record(r) for r in await cur.fetchall()]
+
+    async def blocked_corrections(self, limit: int = LIST_LIMIT_MAX) -> list[tuple[InvoiceRecord, InvoiceRecord]]:
+        """(correction, original) pairs of corrections still waiting for their original's KSeF number."""
+        o_columns = ", ".join(f"o.{c.strip()}" for c in _COLUMNS.split(","))
+        width = len(_COLUMNS.split(","))
+        async with self._reader.execute(
+            f"SELECT {_I_COLUMNS}, {o_columns} FROM invoices AS i JOIN invoices AS o ON o.id = i.corrects_id "
+            "WHERE i.state = 'issued' AND o.state NOT IN ('accepted','confirmed') ORDER BY i.id LIMIT ?",
+            (max(1, min(int(limit), LIST_LIMIT_MAX)),),
+        ) as cur:
+            return [(_record(r[:width]), _record(r[width:])) for r in await cur.fetchall()]
 
     async def list_in_state(self, state: InvoiceState, limit: int) -> list[InvoiceRecord]:
         """E.g. `sending` invoices to query after a restart, oldest first (no XML)."""
@@ -410,6 +512,7 @@ def _record(row: sqlite3.Row | tuple, xml: bytes | None = None) -> InvoiceRecord
     (
         id_, series, seq, number, sha256, issue_date, created_at, kod1, kod2, serial, mode, deadline, state,
         print_state, key, req_hash, updated_at, session_ref, inv_ref, ksef_number, upo, rcode, rreason, perr,
+        kind, corrects_id,
     ) = row
     return InvoiceRecord(
         id=id_,
@@ -437,4 +540,6 @@ def _record(row: sqlite3.Row | tuple, xml: bytes | None = None) -> InvoiceRecord
         reject_reason=rreason,
         print_error=perr,
         xml=xml,
+        kind=kind,
+        corrects_id=corrects_id,
     )

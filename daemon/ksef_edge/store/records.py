@@ -35,6 +35,18 @@ class NewInvoice:
     cert_serial: str | None
     offline_mode: str
     deadline: dt.date | None
+    kind: str = "VAT"  # "KOR" for a correction invoice (set by `OutboxStore.issue_correction`)
+    correction_request_json: str | None = None  # KOR only: the normalised request, folded by later corrections
+
+
+@dataclass(frozen=True)
+class CorrectionContext:
+    """What a correction is built from, read inside the transaction that allocates its number, so two
+    concurrent returns of the same invoice cannot both take its last unit."""
+
+    original: InvoiceRecord  # with `xml` filled
+    original_request_json: str  # the POS request the original was issued from
+    prior_requests: tuple[str, ...]  # stored requests of earlier corrections of it, in issue order
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class InvoiceRecord:
     reject_reason: str | None = None
     print_error: str | None = None
     xml: bytes | None = None  # filled only by calls that need the bytes (get_xml, list_for_upload)
+    kind: str = "VAT"  # "VAT" (an invoice) or "KOR" (a correction invoice)
+    corrects_id: int | None = None  # KOR: id of the corrected invoice
 
 
 class StoreError(Exception):
