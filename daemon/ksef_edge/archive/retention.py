@@ -1,8 +1,8 @@
 """Pruning old invoices from the device once KSeF confirmed them and an archive holds them.
 
 An invoice may go only when ALL hold: state `confirmed` with its UPO stored; issued before the
-cut-off; exported with its UPO, and the exported hash equals the stored one. Unsent, rejected,
-unconfirmed or unarchived invoices are never touched.
+cut-off; exported with its UPO, and the exported hash equals the stored one; no stored correction
+(KOR) refers to it. Unsent, rejected, unconfirmed or unarchived invoices are never touched.
 
 The numbering position must survive: the store allocates the next number as MAX(seq)+1 of the
 series and row ids as MAX(id)+1, and its clock floor is the newest row. So the newest invoice of
@@ -27,8 +27,11 @@ WHERE i.state = 'confirmed' AND i.upo IS NOT NULL
   AND i.issue_date < :cutoff
   AND i.id <> (SELECT MAX(id) FROM invoices)
   AND i.seq < (SELECT MAX(s.seq) FROM invoices AS s WHERE s.series = i.series)
+{corrections}
 ORDER BY i.id
 """
+# schema v2+: an invoice a stored correction (KOR) refers to stays while that correction does
+_NOT_CORRECTED = "AND NOT EXISTS (SELECT 1 FROM invoices AS k WHERE k.corrects_id = i.id)"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,9 @@ def prune_archived(
         con.execute("BEGIN IMMEDIATE")  # decide and delete under the write lock: nothing changes between
         try:
             ensure_table(con)
-            doomed = [(int(i), str(n)) for i, n in con.execute(_CANDIDATES, {"cutoff": cutoff.isoformat()})]
+            columns = {row[1] for row in con.execute("PRAGMA table_info(invoices)")}
+            sql = _CANDIDATES.format(corrections=_NOT_CORRECTED if "corrects_id" in columns else "")
+            doomed = [(int(i), str(n)) for i, n in con.execute(sql, {"cutoff": cutoff.isoformat()})]
             if doomed and not dry_run:
                 stamp = now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
                 _delete(con, [i for i, _ in doomed], stamp)
