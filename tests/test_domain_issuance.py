@@ -23,7 +23,7 @@ from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment, kod1_url, verify_kod2_url
 from ksef_edge.domain.signer import InMemorySigner, Signer, certificate_public_key
 
-from conftest import make_test_certificate
+from cert_factories import make_test_certificate
 from domain_factories import BUYER_B2B, invoice, line
 
 
