@@ -11,7 +11,9 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from . import PrinterConfig
-from .receipt_layout import COPY_MARKER, OFFLINE_LABEL, Block, ReceiptData, ReceiptLine, VatSummaryRow, layout
+from .receipt_layout import (
+    COPY_MARKER, OFFLINE_LABEL, Block, CorrectionInfo, ReceiptData, ReceiptLine, VatSummaryRow, layout,
+)
 
 # P_13_x / P_14_x -> the rate printed (FA(3) Fa sequence; P_13_1 covers 23/22 %, P_13_2 8/7 %).
 _RATE_FIELDS = (
@@ -65,6 +67,16 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
     seller = "fa:Podmiot1/fa:DaneIdentyfikacyjne/"
     address = tuple(x for x in (text("fa:Podmiot1/fa:Adres/fa:AdresL1", required=False),
                                 text("fa:Podmiot1/fa:Adres/fa:AdresL2", required=False)) if x)
+    correction = None
+    is_kor = text("fa:RodzajFaktury", fa, required=False) == "KOR"
+    if is_kor:  # a correction invoice: rows before/after (StanPrzed), totals are differences
+        ref = "fa:DaneFaKorygowanej/"
+        correction = CorrectionInfo(
+            original_number=text(ref + "fa:NrFaKorygowanej", fa) or "",
+            original_issue_date=dt.date.fromisoformat(text(ref + "fa:DataWystFaKorygowanej", fa) or ""),
+            original_ksef_number=text(ref + "fa:NrKSeFFaKorygowanej", fa, required=False),
+            reason=text("fa:PrzyczynaKorekty", fa, required=False),
+        )
     lines = []
     gross_priced = fa.find("fa:FaWiersz/fa:P_11A", ns) is not None
     for row in fa.findall("fa:FaWiersz", ns):
@@ -78,6 +90,7 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
             unit_price=price if price is not None else (value or Decimal(0)),
             vat_rate=f"{rate}%" if rate.isdigit() else _P12_LABELS.get(rate, rate),
             amount=value if value is not None else Decimal(0),
+            before=(text("fa:StanPrzed", row, required=False) == "1") if is_kor else None,
         ))
     summary = []
     for net_field, vat_field, label in _RATE_FIELDS:
@@ -98,6 +111,7 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
         buyer_nip=text("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:NIP", required=False),
         buyer_name=text("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:Nazwa", required=False),
         currency=text("fa:KodWaluty", fa, required=False) or "PLN", amounts_gross=gross_priced,
+        correction=correction,
     )
 
 

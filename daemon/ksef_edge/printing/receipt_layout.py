@@ -45,6 +45,17 @@ class ReceiptLine:
     unit_price: Decimal
     vat_rate: str  # as printed: "23%", "zw", "np", "oo"
     amount: Decimal  # gross for gross-priced invoices (P_11A), net otherwise (P_11)
+    before: bool | None = None  # correction (KOR) rows: True = state before (StanPrzed), False = after
+
+
+@dataclass(frozen=True)
+class CorrectionInfo:
+    """What a correction invoice (KOR) receipt shows about the invoice it corrects."""
+
+    original_number: str  # NrFaKorygowanej
+    original_issue_date: dt.date  # DataWystFaKorygowanej
+    original_ksef_number: str | None = None  # NrKSeFFaKorygowanej, when the bytes carry it
+    reason: str | None = None  # PrzyczynaKorekty
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class ReceiptData:
     currency: str = "PLN"
     amounts_gross: bool = True  # line amounts are gross (shelf prices) or net
     due_date: dt.date | None = None
+    correction: CorrectionInfo | None = None  # set for a correction invoice (KOR): totals are differences
 
 
 @dataclass(frozen=True)
@@ -212,8 +224,20 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
     blocks.append(rule)
     if data.copy_marker:
         text(data.copy_marker, bold=True, align="center", double_height=True)
-    text(f"Faktura {data.invoice_number}", bold=True)
+    kor = data.correction
+    if kor is not None:
+        text("FAKTURA KORYGUJĄCA", bold=True, align="center")
+        text(data.invoice_number, bold=True, align="center")
+    else:
+        text(f"Faktura {data.invoice_number}", bold=True)
     kv("Data wystawienia:", data.issue_date.isoformat())
+    if kor is not None:
+        text(f"Do faktury: {kor.original_number}")
+        kv("z dnia:", kor.original_issue_date.isoformat())
+        if kor.original_ksef_number:
+            text(f"KSeF: {kor.original_ksef_number}")
+        if kor.reason:
+            text(f"Przyczyna: {kor.reason}")
     if data.buyer_name or data.buyer_nip:
         text("Nabywca:", bold=True)
         if data.buyer_name:
@@ -221,16 +245,26 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
         if data.buyer_nip:
             text(f"NIP {data.buyer_nip}")
     blocks.append(rule)
-    kv("Pozycje", "wartość brutto" if data.amounts_gross else "wartość netto")
+    kv("Pozycje" if kor is None else "Pozycje przed / po korekcie",
+       "wartość brutto" if data.amounts_gross else "wartość netto")
     for item in data.lines:
-        text(item.name)
-        kv(f"  {_quantity(item.quantity)} {item.unit} x {_unit_price(item.unit_price)}",
+        if item.before is not False:  # a KOR line is named once, on its "przed" row
+            text(item.name)
+        label = "  " if item.before is None else ("  przed: " if item.before else "  po:    ")
+        kv(f"{label}{_quantity(item.quantity)} {item.unit} x {_unit_price(item.unit_price)}",
            f"{money(item.amount)} {item.vat_rate}")
     blocks.append(rule)
+    if kor is not None:
+        text("Różnice (po - przed):", bold=True)
     _vat_summary(data, columns, t, blocks)
     blocks.append(rule)
-    kv("DO ZAPŁATY", f"{money(data.total)} {data.currency}", bold=True, double_height=True)
-    kv("Płatność:", data.payment_method)
+    if kor is None:
+        kv("DO ZAPŁATY", f"{money(data.total)} {data.currency}", bold=True, double_height=True)
+        kv("Płatność:", data.payment_method)
+    else:
+        label = "DO ZWROTU" if data.total < 0 else ("DO ZAPŁATY" if data.total > 0 else "RÓŻNICA")
+        kv(label, f"{money(abs(data.total))} {data.currency}", bold=True, double_height=True)
+        kv("Zwrot:" if data.total < 0 else "Płatność:", data.payment_method)
     if data.due_date:
         kv("Termin płatności:", data.due_date.isoformat())
     if data.kod1_url:
@@ -268,5 +302,5 @@ def _vat_summary(data: ReceiptData, columns: int, t: Any, blocks: list[Block]) -
             blocks.extend(TextLine(line) for line in _kv(label, value, columns))
 
 
-__all__ = ["Block", "QrBlock", "ReceiptData", "ReceiptLine", "TextLine", "UnprintableTextError", "VatSummaryRow",
+__all__ = ["Block", "CorrectionInfo", "QrBlock", "ReceiptData", "ReceiptLine", "TextLine", "UnprintableTextError", "VatSummaryRow",
            "clean_text", "layout", "money", "receipt_from_invoice", "wrap"]
