@@ -131,6 +131,7 @@ class KsefClient:
         self._keys: list[MfPublicKey] = []
         self._tokens: _Tokens | None = None
         self._auth_lock = asyncio.Lock()
+        self.throttled = 0  # 429 answers received: should stay 0 when the pacer follows the limits
 
     async def __aenter__(self) -> "KsefClient":
         return self
@@ -193,6 +194,8 @@ class KsefClient:
             except ValueError:
                 parsed = body.decode("utf-8", "replace")
             codes, message = _codes(parsed)
+            if status == 429:
+                self.throttled += 1
             if status == 429 and group is not None:
                 self.pacer.block(group, retry_after if retry_after is not None else 1.0)
                 log.warning("KSeF 429 on %s %s, retry after %ss", method, group, retry_after)

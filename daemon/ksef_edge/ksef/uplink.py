@@ -240,6 +240,10 @@ class Uplink:
         if now < self._next_latarnia or not self.client.env.latarnia_base:
             return
         self._next_latarnia = now + self.config.latarnia_interval_s
+        await self.check_availability()
+
+    async def check_availability(self) -> None:
+        """Read Latarnia now and recompute what it means for deadlines (also on demand from the API)."""
         try:
             status = await self.client.latarnia_status()
         except KsefError as exc:  # Latarnia down is information, not a reason to stop uploading
