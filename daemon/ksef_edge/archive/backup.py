@@ -228,6 +228,7 @@ def restore_backup(
     target_db.parent.mkdir(parents=True, exist_ok=True)
     with private_temp(target_db.parent, f".{target_db.name}.restore-") as tmp:
         _decrypt_to(path, passphrase, tmp)
+        _match_owner(tmp, target_db.parent)
         replaced = _move_target_aside(target_db, force=force, now=now or utc_now())
         os.replace(tmp, target_db)
         fsync_dir(target_db.parent)
@@ -235,6 +236,14 @@ def restore_backup(
 
 
 # -------------------------------------------------------------------------------------- internals
+
+
+def _match_owner(path: Path, directory: Path) -> None:
+    """Run as root (an installer), give the restored outbox to the owner of the state directory
+    (the service user), or the daemon could not open it."""
+    if os.geteuid() == 0:
+        st = directory.stat()
+        os.chown(path, st.st_uid, st.st_gid)
 
 
 def _sha256_file(path: Path) -> tuple[str, int]:
