@@ -12,6 +12,7 @@ import zipfile
 from ksef_edge.domain.ksef_number import make_ksef_number
 
 from .clock import parse_iso
+from .correction_checks import CORRECTION_KINDS, missing_originals
 from .crypto import DecryptionError, aes_cbc_decrypt, sha256_b64
 from .invoice_checks import INVOICE_STATUS, verify_invoice_file
 from .model import InvoiceRecord, Session
@@ -72,6 +73,13 @@ def decide(st: SimState, session: Session, inv: InvoiceRecord, xml: bytes, *, at
             {"originalSessionReferenceNumber": original.session_reference,
              "originalKsefNumber": original.ksef_number})
         return
+    if summary.kind in CORRECTION_KINDS:
+        problems = missing_originals(
+            xml, seller_nip=summary.seller_nip, accepted=st.accepted_by_key, by_ksef_number=st.by_ksef_number,
+            issue_date_of={ref: st.invoices[ref].issue_date for ref in st.accepted_by_key.values() if ref in st.invoices})
+        if problems:
+            set_invoice_status(inv, 450, problems)
+            return
     invoicing_day = st.warsaw_day(parse_iso(inv.invoicing_date))
     offline = inv.offline_mode or summary.issue_date < invoicing_day   # protocol.md §5.3
     inv.ksef_number = make_ksef_number(summary.seller_nip, st.warsaw_day(now), secrets.token_hex(6).upper())
