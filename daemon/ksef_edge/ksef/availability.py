@@ -83,11 +83,16 @@ class Availability:
     def __init__(self, overrides: list[Outage] | tuple[Outage, ...] = ()) -> None:
         self._overrides = list(overrides)
         self._latarnia: list[Outage] = []
+        self._messages: list = []
         self.status = "UNKNOWN"
 
     def update(self, status: LatarniaStatus, today: dt.date) -> None:
+        """Adopt Latarnia's view; messages seen earlier are kept even if Latarnia stops listing them."""
         self.status = status.status
-        self._latarnia = outages_from_latarnia(status, today)
+        known = {m.id: m for m in self._messages}
+        known.update({m.id: m for m in status.messages})
+        self._messages = list(known.values())
+        self._latarnia = outages_from_latarnia(LatarniaStatus(status.status, tuple(self._messages)), today)
 
     @property
     def outages(self) -> list[Outage]:
@@ -101,12 +106,18 @@ class Availability:
         if mode_enum is OfflineMode.TOTAL_FAILURE:
             return EffectiveDeadline(None, reason="issued in total failure: no obligation")
         horizon = stored or dt.date.max
-
-        def relevant(o: Outage) -> bool:
-            # announced while the invoice was waiting: started by its deadline, not over before issue
-            return o.start <= horizon and (o.end is None or o.end >= issue_date)
-
-        applicable = [o for o in self.outages if relevant(o)]
+        # An announcement counts if it came while the invoice was waiting, i.e. by its deadline; a
+        # failure extends that deadline, which can bring later announcements in: iterate to a fixpoint.
+        for _ in range(len(self.outages) + 1):
+            applicable = [o for o in self.outages if o.start <= horizon and (o.end is None or o.end >= issue_date)]
+            ends = [o.end for o in applicable if o.kind == FAILURE and o.end is not None]
+            if not ends or any(o.kind == FAILURE and o.end is None for o in applicable):
+                break
+            extended = max(horizon, upload_deadline(OfflineMode.FAILURE, issue_date, failure_ends=ends) or horizon)
+            if extended == horizon:
+                break
+            horizon = extended
+        applicable = [o for o in self.outages if o.start <= horizon and (o.end is None or o.end >= issue_date)]
         if any(o.kind == TOTAL_FAILURE for o in applicable):
             return EffectiveDeadline(None, reason="total failure announced: no obligation to send")
         failures = [o for o in applicable if o.kind == FAILURE]

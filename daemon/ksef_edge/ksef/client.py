@@ -33,6 +33,7 @@ from .models import (
     ContextIdentifier,
     Environment,
     InvoiceStatus,
+    LatarniaMessage,
     LatarniaStatus,
     SessionStatus,
     Upo,
@@ -417,8 +418,18 @@ class KsefClient:
     async def latarnia_status(self) -> LatarniaStatus:
         if not self.env.latarnia_base:
             raise KsefUnavailable(f"environment {self.env.name} has no Latarnia")
-        _, _, body = await self._raw("GET", self.env.latarnia_base.rstrip("/") + "/status", group=None)
+        base = self.env.latarnia_base.rstrip("/")
+        _, _, body = await self._raw("GET", base + "/status", group=None)
         try:
-            return LatarniaStatus.from_api(json.loads(body))
+            status = LatarniaStatus.from_api(json.loads(body))
         except ValueError as exc:
             raise KsefProtocolError("Latarnia status is not JSON") from exc
+        # /status carries only the event in progress; /messages also has the ended ones (their end dates
+        # are what moves deadlines), so both are read
+        _, _, body = await self._raw("GET", base + "/messages", group=None)
+        try:
+            history = [LatarniaMessage.from_api(m) for m in json.loads(body) if isinstance(m, dict)]
+        except (ValueError, TypeError) as exc:
+            raise KsefProtocolError("Latarnia messages are not a JSON list") from exc
+        seen = {m.id for m in status.messages}
+        return LatarniaStatus(status.status, status.messages + tuple(m for m in history if m.id not in seen))
