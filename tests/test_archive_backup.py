@@ -192,19 +192,14 @@ async def test_status_reports_age_and_alarms_on_unsent_invoices_newer_than_the_l
     assert backup_status(device.path, usb, grace_s=3600, now=later).alarm
 
 
-def test_cli_create_list_verify_restore_and_clear_errors(tmp_path, capsys, monkeypatch):
+def test_cli_create_list_verify_restore_and_clear_errors(tmp_path, capsys, monkeypatch, ec_signer):
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     run = lambda *a: cli_inproc(capsys, *a)  # noqa: E731
     db = tmp_path / "dev" / "outbox.sqlite3"
 
     async def prepare():
-        from conftest import make_test_certificate
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from ksef_edge.domain.signer import InMemorySigner
-
-        key = ec.generate_private_key(ec.SECP256R1())
         store = await OutboxStore.open(db)
-        await issue(store, InMemorySigner(key, make_test_certificate(key)))
+        await issue(store, ec_signer)
         await store.close()
 
     asyncio.run(prepare())
