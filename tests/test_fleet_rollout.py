@@ -112,20 +112,23 @@ def _build_release(tmp: Path, version: str, patch: dict[str, str]) -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
+def _run_ok(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, f"{' '.join(cmd[:5])} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
 def _provision(prefix: Path, port: int, pos: str) -> Device:
     ke = [sys.executable, "-m", "ksef_edge", "provision"]
-    subprocess.run([*ke, "init", "--root", str(prefix), "--nip", SELLER_NIP, "--seller-name", "Piekarnia Testowa",
-                    "--address-line1", "ul. Kwiatowa 1", "--address-line2", "00-001 Warszawa", "--pos-id", pos,
-                    "--backend", "file", "--listen-port", str(port)],
-                   check=True, capture_output=True, timeout=60)
+    _run_ok([*ke, "init", "--root", str(prefix), "--nip", SELLER_NIP, "--seller-name", "Piekarnia Testowa",
+             "--address-line1", "ul. Kwiatowa 1", "--address-line2", "00-001 Warszawa", "--pos-id", pos,
+             "--backend", "file", "--listen-port", str(port)])
     from cryptography import x509
     from ksef_edge.keystore.devcert import make_test_certificate
 
     csr = x509.load_der_x509_csr((prefix / "var/lib/ksef-edge/offline.csr").read_bytes())
     cert = prefix / "offline-cert.pem"
     cert.write_bytes(make_test_certificate(csr.public_key(), nip=SELLER_NIP))
-    subprocess.run([*ke, "finish", "--root", str(prefix), "--certificate", str(cert)],
-                   check=True, capture_output=True, timeout=60)
+    _run_ok([*ke, "finish", "--root", str(prefix), "--certificate", str(cert)])
     token = (prefix / "etc/ksef-edge/credentials/ksef-api-token").read_text().strip()
     return Device(pos, prefix, port, token)
 
@@ -152,6 +155,7 @@ def _inventory(path: Path, ssh: SshServer, devices: list[Device]) -> None:
             "ksef_edge_prefix": str(d.prefix),
             "ksef_edge_python": str(BASE_PYTHON),
             "ksef_edge_venv_shared_site_packages": [site],
+            "ksef_edge_venv_args": ["--without-pip"],  # pip comes from the shared site-packages
             "ksef_edge_restart_cmd": f"{sup} restart",
             "ksef_edge_stop_cmd": f"{sup} stop",
             "ksef_edge_ready_cmd": f"{sup} status",
@@ -187,10 +191,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory):
         f = Fleet(ssh, devices, inventory, releases, env)
         first = f.playbook("install.yml", "good-1")
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-        for d in devices:
-            subprocess.run([str(BASE_PYTHON), str(SUPERVISOR), "--prefix", str(d.prefix), "start"],
-                           check=True, capture_output=True, timeout=60)
-            assert d.running_version() == "0.9.0"
+        list(pool.map(lambda d: _run_ok([str(BASE_PYTHON), str(SUPERVISOR), "--prefix", str(d.prefix), "start"]),
+                      devices))
+        assert [d.running_version() for d in devices] == ["0.9.0", "0.9.0"]
         try:
             yield f
         finally:
