@@ -92,11 +92,16 @@ class Fleet:
     releases: dict[str, Path]
     env: dict[str, str]
 
-    def playbook(self, name: str, release: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(ANSIBLE_PLAYBOOK), "-i", str(self.inventory), str(FLEET / name),
-             "-e", f"ksef_edge_release={self.releases[release]}"],
-            capture_output=True, text=True, env=self.env, cwd=FLEET, timeout=200)
+    def playbook(self, name: str, release: str | None = None, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = ["-e", f"ksef_edge_release={self.releases[release]}"] if release else []
+        for e in extra:
+            args += ["-e", e]
+        return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(self.inventory), str(FLEET / name), *args],
+                              capture_output=True, text=True, env=self.env, cwd=FLEET, timeout=200)
+
+    @property
+    def workdir(self) -> Path:
+        return self.inventory.parent
 
 
 def _build_release(tmp: Path, version: str, patch: dict[str, str]) -> Path:
@@ -159,8 +164,10 @@ def _inventory(path: Path, ssh: SshServer, devices: list[Device]) -> None:
             "ksef_edge_restart_cmd": f"{sup} restart",
             "ksef_edge_stop_cmd": f"{sup} stop",
             "ksef_edge_ready_cmd": f"{sup} status",
-            "ksef_edge_selfcheck_cmd": (f"CREDENTIALS_DIRECTORY={d.prefix}/etc/ksef-edge/credentials "
-                                        f"RELEASE_BIN/ksef-edge selfcheck --config {d.prefix}/etc/ksef-edge/device.toml"),
+            "ksef_edge_cli_cmd": f"CREDENTIALS_DIRECTORY={d.prefix}/etc/ksef-edge/credentials RELEASE_BIN/ksef-edge",
+            "ksef_edge_config_src": str(path.parent / "configs" / f"{d.name}.toml"),
+            "ksef_edge_certificate_src": str(path.parent / "certs" / f"{d.name}.crt"),
+            "ksef_edge_csr_dir": str(path.parent / "csr"),
             "ksef_edge_ready_timeout_s": 10,
             "ksef_edge_healthz_timeout_s": 20,
         }
@@ -297,3 +304,67 @@ def test_good_release_reaches_every_device_and_no_invoice_is_lost_or_doubled(fle
         assert len(set(numbers)) == len(numbers)
         backups = list((d.prefix / "var/backups/ksef-edge").glob("before-0.9.1-*.sqlite"))
         assert len(backups) == 1
+
+
+def _post_invoice(d: Device) -> dict:
+    req = urllib.request.Request(d.base_url + "/v1/invoices", data=json.dumps(VALID_BODY).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {d.token}", "Idempotency-Key": str(uuid.uuid4()),
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_config_update_refuses_a_bad_config_and_applies_a_good_one(fleet: Fleet):
+    configs = fleet.workdir / "configs"
+    configs.mkdir(exist_ok=True)
+    live = {d.name: (d.prefix / "etc/ksef-edge/device.toml").read_text() for d in fleet.devices}
+    for d in fleet.devices:  # an invalid NIP: the running release's self-check refuses it
+        (configs / f"{d.name}.toml").write_text(live[d.name].replace(f'nip = "{SELLER_NIP}"', 'nip = "1234567890"'))
+    run = fleet.playbook("config.yml")
+    assert run.returncode != 0
+    assert "1234567890" in run.stdout and "not a valid NIP" in run.stdout, run.stdout[-3000:]
+    assert {d.name: (d.prefix / "etc/ksef-edge/device.toml").read_text() for d in fleet.devices} == live
+    assert all(_post_invoice(d)["number"].startswith("FV/") for d in fleet.devices)
+
+    for d in fleet.devices:  # a new invoice series: applied, daemon restarted, new numbers use it
+        (configs / f"{d.name}.toml").write_text(
+            live[d.name].replace("[device]\n", '[device]\nseries_pattern = "PAR/{pos}/{yyyy}/{seq:06}"\n'))
+    run = fleet.playbook("config.yml")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    for d in fleet.devices:
+        assert _post_invoice(d)["number"].startswith(f"PAR/{d.name}/")
+        assert list((d.prefix / "etc/ksef-edge").glob("device.toml.before-*"))  # the old file is kept
+
+
+def _serial(d: Device) -> str:
+    req = urllib.request.Request(d.base_url + "/v1/status", headers={"Authorization": f"Bearer {d.token}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["certificate"]["serial"]
+
+
+@pytest.mark.slow  # ~25 s more: three playbook runs; the default run keeps the fleet module near 2 minutes
+def test_certificate_rotation_refuses_a_foreign_certificate_then_installs_the_enrolled_one(fleet: Fleet):
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from ksef_edge.keystore.devcert import make_test_certificate
+
+    certs = fleet.workdir / "certs"
+    certs.mkdir(exist_ok=True)
+    before = {d.name: _serial(d) for d in fleet.devices}
+    stranger = ec.generate_private_key(ec.SECP256R1())  # a certificate for some other key
+    for d in fleet.devices:
+        (certs / f"{d.name}.crt").write_bytes(make_test_certificate(stranger.public_key(), nip=SELLER_NIP))
+    run = fleet.playbook("rotate-certificate.yml", None, "ksef_edge_cert_phase=install")
+    assert run.returncode != 0
+    assert {d.name: _serial(d) for d in fleet.devices} == before
+
+    run = fleet.playbook("rotate-certificate.yml", None, "ksef_edge_cert_phase=csr")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    import base64
+    for d in fleet.devices:
+        csr = x509.load_der_x509_csr(base64.b64decode((fleet.workdir / "csr" / f"{d.name}.csr").read_bytes()))
+        (certs / f"{d.name}.crt").write_bytes(make_test_certificate(csr.public_key(), nip=SELLER_NIP))
+    run = fleet.playbook("rotate-certificate.yml", None, "ksef_edge_cert_phase=install")
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    after = {d.name: _serial(d) for d in fleet.devices}
+    assert all(after[n] != before[n] for n in after)
