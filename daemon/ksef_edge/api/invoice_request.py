@@ -22,6 +22,7 @@ from .errors import ApiError
 LINES_MAX = 200
 NAME_CHARS_MAX = 512  # FA(3) TZnakowy512 (P_7, buyer name, address line)
 UNIT_CHARS_MAX = 256  # FA(3) TZnakowy (P_8A)
+EXEMPTION_BASIS_CHARS_MAX = 256  # FA(3) TZnakowy (P_19A)
 QUANTITY_MAX = Decimal("1000000")
 PRICE_MAX = Decimal("10000000")
 _QTY = re.compile(r"^(0|[1-9]\d{0,6})(\.\d{1,6})?$")
@@ -37,6 +38,7 @@ class InvoiceDraft:
     buyer: Party | None
     lines: tuple[Line, ...]
     payment: Payment
+    exemption_basis: str | None = None  # P_19A: the legal basis of the zw lines (required with any zw line)
 
 
 class _Float:
@@ -93,7 +95,7 @@ def request_hash(canonical: str) -> str:
 
 
 def parse_invoice_request(body: Any) -> InvoiceDraft:
-    obj = _object(body, "", {"buyer", "lines", "payment"}, required={"lines", "payment"})
+    obj = _object(body, "", {"buyer", "lines", "payment", "exemption_basis"}, required={"lines", "payment"})
     buyer = _buyer(obj.get("buyer"))
     lines_raw = obj["lines"]
     if not isinstance(lines_raw, list):
@@ -109,7 +111,7 @@ def parse_invoice_request(body: Any) -> InvoiceDraft:
             400, "mixed_price_kinds", "use unit_price_gross on every line or unit_price_net on every line", "lines"
         )
     payment = _payment(obj["payment"])
-    return InvoiceDraft(buyer=buyer, lines=lines, payment=payment)
+    return InvoiceDraft(buyer=buyer, lines=lines, payment=payment, exemption_basis=_exemption_basis(obj, lines))
 
 
 # ------------------------------------------------------------------------------------------ parts
@@ -210,10 +212,6 @@ def _line(value: Any, field: str) -> Line:
         rate = VatRate.parse(rate_raw, f"{field}.vat_rate")
     except InvoiceError as exc:
         raise ApiError(422, "invalid_vat_rate", exc.message, exc.field) from None
-    if rate is VatRate.ZW:
-        raise ApiError(
-            422, "unsupported_vat_rate", "exempt (zw) lines need a legal basis the API does not take yet", f"{field}.vat_rate"
-        )
     unit = _text(obj["unit"], f"{field}.unit", UNIT_CHARS_MAX) if obj.get("unit") is not None else "szt"
     return Line(
         name=_text(obj["name"], f"{field}.name", NAME_CHARS_MAX),
@@ -223,6 +221,29 @@ def _line(value: Any, field: str) -> Line:
         price_kind=kind,
         unit=unit,
     )
+
+
+def _exemption_basis(obj: dict[str, Any], lines: tuple[Line, ...]) -> str | None:
+    """P_19A: an exempt sale must say which provision exempts it; a basis without exempt lines is a till bug."""
+    zw = [i for i, line in enumerate(lines) if line.vat_rate is VatRate.ZW]
+    raw = obj.get("exemption_basis")
+    if raw is None:
+        if zw:
+            raise ApiError(
+                400, "missing_field",
+                f"lines[{zw[0]}] is VAT-exempt (zw): give the legal basis of the exemption in exemption_basis, "
+                "e.g. \"art. 43 ust. 1 pkt 37 ustawy o VAT\"",
+                "exemption_basis",
+            )
+        return None
+    basis = _text(raw, "exemption_basis", EXEMPTION_BASIS_CHARS_MAX)
+    if not zw:
+        raise ApiError(
+            422, "invalid_invoice",
+            "exemption_basis is given but no line is exempt: set vat_rate \"zw\" on the exempt lines or drop exemption_basis",
+            "exemption_basis",
+        )
+    return basis
 
 
 def _payment(value: Any) -> Payment:

@@ -64,6 +64,7 @@ class InvoiceIssuer:
             buyer=draft.buyer,
             lines=draft.lines,
             payment=draft.payment,
+            exemption_basis=draft.exemption_basis,
             number=number,
             issue_date=civil_date(created_at),
             created_at=created_at,
