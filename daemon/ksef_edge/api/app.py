@@ -268,7 +268,6 @@ async def get_status(request: web.Request) -> web.Response:
     counts = await state.store.counts_by_state()
     deadline = await state.store.nearest_deadline()
     floor = await state.store.clock_floor()
-    cert = state.certificate
     now = state.now()
     body: dict[str, Any] = {
         "version": __version__,
@@ -277,13 +276,7 @@ async def get_status(request: web.Request) -> web.Response:
         "queue": counts,
         "nearest_deadline": deadline.isoformat() if deadline else None,
         "ksef": await state.ksef_status(),
-        "certificate": {
-            "serial": cert.serial,
-            "backend": cert.backend,
-            "not_after": cert.not_after.isoformat(),
-            "days_left": (cert.not_after - now).days,
-            "warnings": state.certificate_warnings(),
-        },
+        "certificate": state.certificate_json(),
         "clock": {
             "now": now.isoformat(timespec="seconds"),
             "sync": state.clock_sync().value,

@@ -50,6 +50,7 @@ class DaemonState:
     on_issued: list[Callable[[Any, Any], None]] = field(default_factory=list)  # (record, draft), after commit
     uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
     _corrections: Any = None
+    _certificate_info: Any = None
     _sync_cache: tuple[float, ClockSync] | None = None
 
     @property
@@ -107,10 +108,49 @@ class DaemonState:
             out["uplink"] = st.to_dict()
         return out
 
+    def certificate_info(self) -> Any:
+        """The signer's certificate as `keystore.certificates.CertificateInfo` (read once: it cannot change while running)."""
+        if self._certificate_info is None:
+            from ..keystore.certificates import CertificateInfo, load_certificate  # noqa: PLC0415
+
+            info = getattr(self.signer, "certificate", None)  # keystore.CertifiedSigner has it parsed already
+            self._certificate_info = info if isinstance(info, CertificateInfo) else load_certificate(self.signer.certificate_der)
+        return self._certificate_info
+
     def certificate_warnings(self) -> list[str]:
+        """The signer's own warnings (from the checks at start) plus a live expiry warning.
+
+        The keystore's expiry warning was worded at start ("N days left") and goes stale in a daemon that
+        runs for weeks, so it is replaced by one counted now.
+        """
         cert = self.certificate
-        warnings = list(cert.warnings)
+        signer_warnings = getattr(self.signer, "warnings", None)
+        warnings = [w for w in (cert.warnings if signer_warnings is None else signer_warnings)
+                    if f"{cert.serial} expires on" not in w]
         days = (cert.not_after - self.now()).days
         if 0 <= days <= CERT_WARN_DAYS:
-            warnings.append(f"the Offline certificate {cert.serial} expires in {days} day(s); request a new one in KSeF")
+            warnings.append(f"the Offline certificate {cert.serial} expires on {cert.not_after.date()} "
+                            f"({days} day(s) left); request a new one in KSeF and install it with `ksef-edge cert install FILE`")
+        info = self.certificate_info()
+        if info.kind != "Offline":
+            warnings.append(f"certificate {cert.serial} is of type {info.kind}, not Offline: KOD II needs a KSeF Offline certificate")
+        if info.nip != self.config.seller.nip:
+            warnings.append(f"certificate {cert.serial} names NIP {info.nip}, but this device sells as NIP {self.config.seller.nip}")
         return warnings
+
+    def certificate_json(self) -> dict[str, Any]:
+        """`certificate` in GET /v1/status: what the signer really holds, for the page and the fleet."""
+        cert, info = self.certificate, self.certificate_info()
+        return {
+            "type": info.kind,
+            "serial": cert.serial,
+            "subject": info.subject,
+            "nip": info.nip,
+            "issuer": info.issuer,
+            "key": info.key_description,
+            "backend": cert.backend,
+            "not_before": cert.not_before.isoformat(),
+            "not_after": cert.not_after.isoformat(),
+            "days_left": (cert.not_after - self.now()).days,
+            "warnings": self.certificate_warnings(),
+        }

@@ -380,10 +380,11 @@ async function refreshStatus() {
   tile("t-ksef", reach === "reachable" ? "ok" : reach === "unknown" ? "" : "warn");
 
   const c = s.certificate || {};
-  text("s-cert", (c.type || "Offline") + " · ważny do " + (c.not_after ? new Date(c.not_after).toLocaleDateString("pl-PL") : "?"));
-  text("s-cert-detail", "nr " + c.serial + " · klucz: " + c.backend + " · zostało dni: " + c.days_left +
-    ((c.warnings || []).length ? " · " + c.warnings.join("; ") : ""));
-  tile("t-cert", c.days_left < 0 ? "bad" : c.days_left <= 30 || (c.warnings || []).length ? "warn" : "ok");
+  const certType = c.type || "nieznany typ";  // what the signer holds: never assumed
+  text("s-cert", certType + " · ważny do " + (c.not_after ? new Date(c.not_after).toLocaleDateString("pl-PL") : "?"));
+  text("s-cert-detail", "nr " + c.serial + " · NIP " + (c.nip || "—") + " · klucz: " + c.backend +
+    " · zostało dni: " + c.days_left + ((c.warnings || []).length ? " · " + c.warnings.join("; ") : ""));
+  tile("t-cert", c.days_left < 0 || c.type !== "Offline" ? "bad" : c.days_left <= 30 || (c.warnings || []).length ? "warn" : "ok");
 
   const clk = s.clock || {};
   text("s-clock", SYNC_PL[clk.sync] || clk.sync);
