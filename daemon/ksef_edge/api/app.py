@@ -147,7 +147,7 @@ async def post_invoice(request: web.Request) -> web.Response:
                 log.exception("post-issue hook failed for invoice %s", record.number)
     else:
         state.metrics.replayed.inc()
-    resp = web.json_response(invoice_json(record), status=201)
+    resp = web.json_response(await _full_json(state, record), status=201)
     resp.headers["Location"] = f"/v1/invoices/{record.id}"
     if not created:
         resp.headers["Idempotent-Replayed"] = "true"
@@ -212,7 +212,7 @@ async def post_correction(request: web.Request) -> web.Response:
 async def list_corrections(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
-    items = [invoice_json(r) for r in await state.store.corrections_of(record.id)]
+    items = [await _full_json(state, r, with_original=False) for r in await state.store.corrections_of(record.id)]
     return web.json_response({"items": items})
 
 
@@ -256,7 +256,8 @@ async def list_invoices(request: web.Request) -> web.Response:
     after = _int_query(q, "after", 0, 0, 2**62)
     records = await state.store.list(state=inv_state, limit=limit, after=after)
     next_after = records[-1].id if len(records) == limit else None
-    return web.json_response({"items": [invoice_json(r) for r in records], "next_after": next_after})
+    items = [await _full_json(state, r, with_original=False) for r in records]
+    return web.json_response({"items": items, "next_after": next_after})
 
 
 # --------------------------------------------------------------------------------------- status
@@ -338,10 +339,12 @@ def invoice_json(r: InvoiceRecord) -> dict[str, Any]:
     }
 
 
-async def _full_json(state: DaemonState, r: InvoiceRecord) -> dict[str, Any]:
-    """`invoice_json` plus, for a correction, the corrected invoice's number and KSeF state."""
+async def _full_json(state: DaemonState, r: InvoiceRecord, *, with_original: bool = True) -> dict[str, Any]:
+    """`invoice_json` plus `totals` (from the stored bytes) and, for a correction, the corrected invoice."""
     body = invoice_json(r)
-    if r.corrects_id is not None:
+    totals = await state.invoice_totals(r)
+    body["totals"] = totals.to_json() if totals is not None else None
+    if with_original and r.corrects_id is not None:
         original = await state.store.get(r.corrects_id)
         body["corrects"] = {
             "id": original.id, "number": original.number, "issue_date": original.issue_date.isoformat(),

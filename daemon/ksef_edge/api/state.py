@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -10,8 +11,11 @@ from ..config import Config
 from ..domain.signer import Signer
 from ..store import OutboxStore
 from ..store.clock import ClockSync, clock_sync
+from .invoice_totals import InvoiceTotals, TotalsCache, TotalsReadError, totals_from_fa3
 from .issuer import InvoiceIssuer, utc_now
 from .metrics import Metrics
+
+log = logging.getLogger(__name__)
 
 CERT_WARN_DAYS = 30
 CLOCK_SYNC_CACHE_S = 10.0
@@ -51,6 +55,7 @@ class DaemonState:
     uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
     _corrections: Any = None
     _certificate_info: Any = None
+    _totals: TotalsCache = field(default_factory=TotalsCache)
     _sync_cache: tuple[float, ClockSync] | None = None
 
     @property
@@ -61,6 +66,20 @@ class DaemonState:
 
             self._corrections = CorrectionIssuer(self.config, self.signer, self.store, now=self.now)
         return self._corrections
+
+    async def invoice_totals(self, record: Any) -> InvoiceTotals | None:
+        """Net/VAT/gross read from the stored bytes (None, logged, if they cannot be read: never guessed)."""
+        hit = self._totals.get(record.id, record.sha256)
+        if hit is not None:
+            return hit
+        xml = record.xml if record.xml is not None else await self.store.get_xml(record.id)
+        try:
+            totals = totals_from_fa3(xml)
+        except TotalsReadError as exc:
+            log.error("invoice %s: no totals: %s", record.number, exc)
+            return None
+        self._totals.put(record.id, record.sha256, totals)
+        return totals
 
     def clock_sync(self) -> ClockSync:
         cached = self._sync_cache

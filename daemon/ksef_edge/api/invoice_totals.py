@@ -1,0 +1,82 @@
+"""Net, VAT and gross of a stored invoice, read from its FA(3) bytes (the signed document, never recomputed).
+
+Net is the sum of the P_13_x fields, VAT the sum of P_14_x (in PLN: ksef-edge issues PLN only, so the
+P_14_xW conversions never appear), gross is P_15. For a correction (KOR) these are the differences the
+correction makes (negative for a return), as FA(3) defines them. Decimal throughout; the API sends strings.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from lxml import etree
+
+_NET = re.compile(r"^P_13_\d+(_\d+)?$")
+_VAT = re.compile(r"^P_14_\d+$")
+CACHE_MAX = 4096
+
+
+class TotalsReadError(ValueError):
+    """The stored bytes have no readable FA(3) totals."""
+
+
+@dataclass(frozen=True)
+class InvoiceTotals:
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+    def to_json(self) -> dict[str, str]:
+        return {"net": str(self.net), "vat": str(self.vat), "gross": str(self.gross), "currency": "PLN"}
+
+
+def totals_from_fa3(xml: bytes) -> InvoiceTotals:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    try:
+        root = etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError as exc:
+        raise TotalsReadError(f"stored XML does not parse: {exc}") from None
+    fa = next((el for el in root if etree.QName(el).localname == "Fa"), None)
+    if fa is None:
+        raise TotalsReadError("stored XML is not an FA(3) invoice (no Fa element)")
+    net = vat = Decimal("0.00")
+    gross: Decimal | None = None
+    for el in fa:
+        name = etree.QName(el).localname
+        if _NET.match(name) or _VAT.match(name) or name == "P_15":
+            try:
+                value = Decimal((el.text or "").strip())
+            except InvalidOperation:
+                raise TotalsReadError(f"{name} is not a number: {el.text!r}") from None
+            if name == "P_15":
+                gross = value
+            elif name.startswith("P_13"):
+                net += value
+            else:
+                vat += value
+    if gross is None:
+        raise TotalsReadError("stored XML has no P_15 (gross total)")
+    return InvoiceTotals(net=net, vat=vat, gross=gross)
+
+
+class TotalsCache:
+    """Totals by (id, sha256): a stored invoice's bytes never change, so each is parsed once."""
+
+    def __init__(self, maximum: int = CACHE_MAX) -> None:
+        self._items: OrderedDict[tuple[int, bytes], InvoiceTotals] = OrderedDict()
+        self._max = maximum
+
+    def get(self, invoice_id: int, sha256: bytes) -> InvoiceTotals | None:
+        key = (invoice_id, sha256)
+        hit = self._items.get(key)
+        if hit is not None:
+            self._items.move_to_end(key)
+        return hit
+
+    def put(self, invoice_id: int, sha256: bytes, totals: InvoiceTotals) -> None:
+        self._items[(invoice_id, sha256)] = totals
+        self._items.move_to_end((invoice_id, sha256))
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
