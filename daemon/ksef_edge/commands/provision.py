@@ -287,24 +287,38 @@ def _configured_backend(layout: Layout) -> str:
 
 
 def _ksef_edge(layout: Layout, argv: list[str], what: str, *, stdin: bytes | None = None,
-              check: bool = True) -> str:
-    """Run a keystore command of this same ksef-edge, as the service user on a real root."""
-    cmd = [sys.executable, "-m", "ksef_edge", *argv, "--config", str(layout.config)]
+              check: bool = True, readable: Path | None = None) -> str:
+    """Run a command of this same ksef-edge with `--config`; on a real root as the service user.
+
+    `readable` is an input file the command needs (e.g. the certificate in root's home): on a real
+    root it is copied where the service user can read it, and the placeholder {file} in `argv` is
+    replaced with the path to use.
+    """
     env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
     ids = _service_ids(layout)
     with tempfile.TemporaryDirectory(prefix="ksef-edge-creds-") as creds:
+        file_arg = str(readable) if readable else ""
         if ids is None:
             env["CREDENTIALS_DIRECTORY"] = str(layout.credentials)
-        else:  # what LoadCredential= does: a private copy readable by the service user only
-            passphrase = layout.credentials / KEY_CREDENTIAL
-            if passphrase.exists():
-                copy = Path(creds) / KEY_CREDENTIAL
-                shutil.copyfile(passphrase, copy)
+            prefix: list[str] = []
+        else:  # what LoadCredential= does: private copies readable by the service user only
+            for src in layout.credentials.iterdir():
+                if src.is_file() and not src.name.endswith(".cred"):
+                    copy = Path(creds) / src.name
+                    shutil.copyfile(src, copy)
+                    os.chmod(copy, 0o400)
+                    os.chown(copy, *ids)
+            if readable:
+                copy = Path(creds) / f"input-{readable.name}"
+                shutil.copyfile(readable, copy)
                 os.chmod(copy, 0o400)
                 os.chown(copy, *ids)
+                file_arg = str(copy)
             os.chown(creds, *ids)
             env["CREDENTIALS_DIRECTORY"] = creds
-            cmd = ["setpriv", f"--reuid={ids[0]}", f"--regid={ids[1]}", "--init-groups", "--", *cmd]
+            prefix = ["setpriv", f"--reuid={ids[0]}", f"--regid={ids[1]}", "--init-groups", "--"]
+        cmd = [*prefix, sys.executable, "-m", "ksef_edge", *[file_arg if a == "{file}" else a for a in argv],
+               "--config", str(layout.config)]
         proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env)
     out = proc.stdout.decode(errors="replace")
     if proc.returncode != 0 and check:
@@ -379,8 +393,10 @@ def cmd_finish(args: argparse.Namespace) -> int:
     if not layout.config.exists():
         raise ProvisionError(f"{layout.config} does not exist: run `ksef-edge provision init` first")
     if args.certificate:
-        out = _ksef_edge(layout, ["cert", "install", str(args.certificate),
-                                  *(["--type", args.type] if args.type else [])], "certificate install")
+        if not args.certificate.is_file():
+            raise ProvisionError(f"--certificate {args.certificate} does not exist")
+        out = _ksef_edge(layout, ["cert", "install", "{file}", *(["--type", args.type] if args.type else [])],
+                         "certificate install", readable=args.certificate)
         _say("certificate", out.strip().splitlines()[0] if out.strip() else "installed")
     if args.ksef_token_file:
         data = sys.stdin.buffer.read() if str(args.ksef_token_file) == "-" else args.ksef_token_file.read_bytes()
