@@ -252,10 +252,21 @@ async def list_invoices(request: web.Request) -> web.Response:
         except ValueError:
             allowed = ", ".join(s.value for s in InvoiceState)
             raise ApiError(400, "invalid_query", f"state must be one of {allowed}", "state") from None
+    order = q.get("order") or "asc"
+    if order not in ("asc", "desc"):
+        raise ApiError(400, "invalid_query", "order must be asc (oldest first) or desc (newest first)", "order")
     limit = _int_query(q, "limit", LIST_LIMIT_DEFAULT, 1, LIST_LIMIT_MAX)
-    after = _int_query(q, "after", 0, 0, 2**62)
-    records = await state.store.list(state=inv_state, limit=limit, after=after)
-    next_after = records[-1].id if len(records) == limit else None
+    after = _int_query(q, "after", 0, 0, 2**62)  # the last id of the previous page, in the order asked
+
+    async def page(cursor: int, n: int) -> list[InvoiceRecord]:
+        if order == "desc":  # `after` 0 = from the newest; else ids older than the cursor
+            return await state.store.list_newest_first(state=inv_state, limit=n, before=cursor or None)
+        return await state.store.list(state=inv_state, limit=n, after=cursor)
+
+    records = await page(after, limit)
+    # a full page has a next page only if something follows it (no empty last page for the client to fetch)
+    more = len(records) == limit and bool(await page(records[-1].id, 1))
+    next_after = records[-1].id if more else None
     items = [await _full_json(state, r, with_original=False) for r in records]
     return web.json_response({"items": items, "next_after": next_after})
 

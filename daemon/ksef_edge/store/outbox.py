@@ -327,6 +327,24 @@ class OutboxStore:
         async with self._reader.execute(sql, params) as cur:
             return [_record(r) for r in await cur.fetchall()]
 
+    async def list_newest_first(
+        self, *, state: InvoiceState | None = None, limit: int = 50, before: int | None = None
+    ) -> list[InvoiceRecord]:
+        """Page through invoices newest first (`before` = last id of the previous page; None = from the newest).
+
+        Added for the API's `GET /v1/invoices?order=desc` (the page's recent list); mirrors `list`.
+        """
+        limit = max(1, min(int(limit), LIST_LIMIT_MAX))
+        sql = f"SELECT {_COLUMNS} FROM invoices WHERE id < ?"
+        params: list[Any] = [int(before) if before is not None else 2**63 - 1]
+        if state is not None:
+            sql += " AND state = ?"
+            params.append(InvoiceState(state).value)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        async with self._reader.execute(sql, params) as cur:
+            return [_record(r) for r in await cur.fetchall()]
+
     async def list_for_upload(self, limit: int) -> list[InvoiceRecord]:
         """Documents waiting for upload (state issued) that may be sent now, most urgent first, with their XML.
 

@@ -14,6 +14,7 @@ const SYNC_PL = { synchronized: "zsynchronizowany (NTP)", unsynchronized: "niezs
 const REACH_PL = { reachable: "dostępny", unreachable: "niedostępny", unknown: "jeszcze nie sprawdzono", no_token: "brak tokenu KSeF" };
 const AVAIL_PL = { AVAILABLE: "działa", MAINTENANCE: "przerwa techniczna", FAILURE: "awaria KSeF",
   TOTAL_FAILURE: "awaria całkowita", UNKNOWN: "nieznana" };
+const RECENT_N = 20;        // newest invoices in the status list
 const DEADLINE_WARN_DAYS = 1; // amber when the upload deadline is today or tomorrow; red when past
 
 const $ = (id) => document.getElementById(id);
@@ -407,17 +408,15 @@ async function refreshStatus() {
     tile("t-uplink", up ? "ok" : "warn");
   }
 
-  const total = Object.values(s.queue || {}).reduce((a, b) => a + b, 0);
-  await refreshRecent(total);
+  await refreshRecent();
   text("s-updated", "Aktualizacja: " + now.toLocaleTimeString("pl-PL"));
 }
 
-async function refreshRecent(total) {
-  const n = 20;
+async function refreshRecent() {
   let items = [];
-  try { items = (await apiJson("/v1/invoices?limit=" + n + "&after=" + Math.max(0, total - n))).items; } catch (_) { return; }
+  try { items = (await apiJson("/v1/invoices?order=desc&limit=" + RECENT_N)).items; } catch (_) { return; }
   const body = $("recent").tBodies[0]; body.replaceChildren();
-  for (const inv of items.reverse()) {
+  for (const inv of items) {
     const tr = body.insertRow();
     tr.className = inv.state;
     tr.insertCell().textContent = inv.number;
