@@ -90,3 +90,46 @@ async def test_missing_invoice_and_missing_upo_say_why(tmp_path: Path) -> None:
         async with http.get(rd.base_url + f"/v1/invoices/{inv['id']}/receipt.png", headers=rd.auth) as resp:
             assert resp.status == 200
             assert Image.open(io.BytesIO(await resp.read())).width > 500
+
+
+async def wait_printed(http: aiohttp.ClientSession, rd, invoice_id: int) -> dict:
+    for _ in range(250):
+        async with http.get(rd.base_url + f"/v1/invoices/{invoice_id}", headers=rd.auth) as resp:
+            inv = await resp.json()
+        if inv["print_state"] == "printed":
+            return inv
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"receipt not printed: {inv}")
+
+
+async def test_one_layout_for_printer_preview_and_download_of_corrections_and_copies(tmp_path: Path) -> None:
+    """A correction's receipt and a reprinted copy: the printer's bytes are exactly the .bin download."""
+    sink = tmp_path / "printer.bin"
+    async with in_process_daemon(tmp_path, extra_toml=printer_toml(tmp_path)) as rd, aiohttp.ClientSession() as http:
+        inv = await issue_and_print(http, rd, key="web-kor-1")
+        async with http.post(rd.base_url + f"/v1/invoices/{inv['id']}/corrections",
+                             json={"reason": "Zwrot towaru", "refund_method": "cash", "full_return": True},
+                             headers={**rd.auth, "Idempotency-Key": "web-kor-2"}) as resp:
+            assert resp.status == 201, await resp.text()
+            kor = await resp.json()
+        kor = await wait_printed(http, rd, kor["id"])
+        printed_kor = sink.read_bytes()
+        base = rd.base_url + f"/v1/invoices/{kor['id']}"
+        async with http.get(base + "/receipt.bin", headers=rd.auth) as resp:
+            assert resp.status == 200 and await resp.read() == printed_kor
+        text = parse(printed_kor).text
+        assert "KORYGUJ" in text and kor["number"] in text and inv["number"] in text
+        async with http.get(base + "/receipt.png", headers=rd.auth) as resp:
+            png = Image.open(io.BytesIO(await resp.read()))
+        assert sorted(r.text for r in zxingcpp.read_barcodes(png.convert("L"))) == sorted([kor["kod1_url"], kor["kod2_url"]])
+        # a reprint of the original: the copy sent to the printer is the ?copy=1 download
+        async with http.post(rd.base_url + f"/v1/invoices/{inv['id']}/reprint", headers=rd.auth) as resp:
+            assert resp.status == 202
+        for _ in range(250):
+            if sink.read_bytes() != printed_kor:
+                break
+            await asyncio.sleep(0.02)
+        await wait_printed(http, rd, inv["id"])
+        async with http.get(rd.base_url + f"/v1/invoices/{inv['id']}/receipt.bin?copy=1", headers=rd.auth) as resp:
+            assert await resp.read() == sink.read_bytes()
+        assert "DUPLIKAT" in parse(sink.read_bytes()).text

@@ -11,12 +11,35 @@ import datetime as dt
 import logging
 from typing import Any
 
+from ..printing import PrinterConfig
+from ..printing.receipt_layout import Block
 from ..store import InvoiceRecord, OutboxStore, PrintState
 
 log = logging.getLogger(__name__)
 
 BACKLOG_MAX_AGE = dt.timedelta(hours=1)  # an older unprinted receipt: the customer has left
 BACKLOG_MAX = 50
+PREVIEW_DEFAULT = PrinterConfig()  # 80 mm, Epson-compatible: for previews on a device without a printer
+
+
+def printer_config(configured: Any) -> PrinterConfig:
+    """The device's printer settings, or an 80 mm default so a shop without a printer still sees receipts."""
+    return configured if isinstance(configured, PrinterConfig) else PREVIEW_DEFAULT
+
+
+async def receipt_blocks(store: OutboxStore, record: InvoiceRecord, cfg: PrinterConfig, *, copy: bool = False) -> list[Block]:
+    """The one receipt layout of a stored invoice or correction: what the printer gets, the PNG and .bin show.
+
+    Laid out from the stored XML bytes and QR links only, so the same row always gives the same
+    bytes. The first print (`copy=False`) is the receipt handed over at issue: KOD I labelled OFFLINE.
+    A copy (`copy=True`, a reprint now) is marked as such and carries the KSeF number once known.
+    Raises `printing.fa3_receipt.Fa3ReadError` / `UnprintableTextError` (ValueError) if it cannot.
+    """
+    from ..printing.fa3_receipt import stored_receipt_blocks  # noqa: PLC0415 - lxml/escpos only when printing
+
+    xml = record.xml if record.xml is not None else await store.get_xml(record.id)
+    return stored_receipt_blocks(xml, cfg, kod1_url=record.kod1_url, kod2_url=record.kod2_url,
+                                 ksef_number=record.ksef_number if copy else None, copy=copy)
 
 
 class ReceiptPrinter:
@@ -51,15 +74,8 @@ class ReceiptPrinter:
 
     async def reprint(self, record: InvoiceRecord, *, copy: bool = True) -> None:
         """Lay the receipt out from the stored XML bytes (what was signed) and queue it."""
-        from ..printing.fa3_receipt import receipt_from_fa3
-        from ..printing.receipt_layout import layout
-
         try:
-            xml = await self._store.get_xml(record.id)
-            data = receipt_from_fa3(
-                xml, kod1_url=record.kod1_url, kod2_url=record.kod2_url, ksef_number=record.ksef_number, copy=copy
-            )
-            blocks = layout(data, self._cfg.line_columns, codec=self._cfg.python_codec)
+            blocks = await receipt_blocks(self._store, record, self._cfg, copy=copy)
         except Exception as exc:  # noqa: BLE001 - the invoice is stored; only its receipt failed
             log.exception("receipt %s cannot be laid out", record.number)
             await self._store.set_print_state(record.id, PrintState.FAILED, f"cannot lay out the receipt: {exc}")

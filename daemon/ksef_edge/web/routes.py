@@ -6,7 +6,6 @@ The `/v1/` routes sit behind the API's bearer-token middleware like every other 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from importlib import resources
 from typing import Any
@@ -15,7 +14,7 @@ from aiohttp import web
 
 from ..api.errors import ApiError
 from ..store import NotFoundError
-from .receipt_render import printer_config, receipt_blocks
+from ..api.receipts import printer_config, receipt_blocks
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +102,8 @@ class _Pages:
         copy = request.query.get("copy", "") in ("1", "true", "yes")
         cfg = printer_config(self._state.config.printer)
         try:
-            blocks = await receipt_blocks(self._state.store, self._state.issuer, record, cfg, copy=copy)
-        except (ValueError, KeyError, ApiError, json.JSONDecodeError) as exc:
+            blocks = await receipt_blocks(self._state.store, record, cfg, copy=copy)
+        except ValueError as exc:  # Fa3ReadError, UnprintableTextError: the stored row cannot be laid out
             log.warning("receipt of invoice %s cannot be laid out: %s", record.number, exc)
             raise ApiError(409, "receipt_unavailable",
                            f"the receipt of {record.number} cannot be laid out: {getattr(exc, 'message', exc)}") from None
