@@ -3,7 +3,7 @@
 
 A cashier logs in with the API token, rings up items, checks a buyer NIP as typed, issues an invoice,
 sees the receipt and its print state; the status view then lists it, and the uplink gives it a KSeF
-number and a UPO. Screenshots land in tests/artifacts/ (ignored by git).
+number and a UPO; a return of one item from the list ("Korekta") issues a correction with its receipt. Screenshots land in tests/artifacts/ (ignored by git).
 """
 from __future__ import annotations
 
@@ -114,6 +114,7 @@ def shot(driver, name: str, height: int | None = None) -> Path:
 
 @pytest.mark.timeout(120)
 def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
     from selenium.webdriver.support.ui import WebDriverWait
@@ -198,6 +199,42 @@ def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) ->
     browser.execute_script("window.scrollTo(0, 0)")
     shot(browser, "web-status", height=1100)
     shot(browser, "web-status-small")
+
+    # --- a return from the recent list: "Korekta", an over-return refused with the field named, then 1 bread
+    kor_button = row_xpath + "//button[@class='kor']"
+    for _ in range(5):  # the list is redrawn every 5 s: click a fresh element
+        try:
+            browser.find_element(By.XPATH, kor_button).click()
+            break
+        except StaleElementReferenceException:
+            continue
+    wait.until(EC.visibility_of_element_located((By.ID, "view-korekta")))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "k-number"), number))
+    rows = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#k-lines tbody tr"))
+    assert [r.find_elements(By.TAG_NAME, "td")[3].text for r in rows] == ["2", "1", "1"]  # nothing returned yet
+    assert rows[0].text.startswith("1 Chleb")
+    by_id("k-qty-1").send_keys("5")
+    by_id("k-submit").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "k-error"), "Nie wystawiono korekty"))
+    error = by_id("k-error").text
+    assert "changes[0].returned_quantity" in error and "only 2 remain" in error, error
+    assert "invalid" in by_id("k-qty-1").get_attribute("class").split()
+    shot(browser, "web-correction-refused", height=900)
+    by_id("k-qty-1").clear()
+    by_id("k-qty-1").send_keys("1")
+    browser.find_element(By.CSS_SELECTOR, "input[name=k-refund][value=card]").click()
+    by_id("k-submit").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "k-result")))
+    kor_number = by_id("k-r-number").text
+    assert re.fullmatch(r"KOR/DEMO1/\d{4}/\d{2}/\d{6}", kor_number), kor_number
+    assert by_id("k-r-original").text == number and by_id("k-r-refund").text == "12,90 zł"
+    wait.until(lambda d: d.execute_script("const i = document.getElementById('k-receipt'); return i.complete && i.naturalWidth > 500"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "k-r-print"), "wydrukowano"))
+    browser.execute_script("window.scrollTo(0, 0)")
+    shot(browser, "web-correction-receipt", height=1400)
+    by_id("k-done").click()
+    wait.until(EC.visibility_of_element_located((By.ID, "view-status")))
+    wait.until(EC.presence_of_element_located((By.XPATH, f"//table[@id='recent']//tr[td[1][normalize-space()='{kor_number}']]")))
 
     # --- the link the demo prints logs straight in; logging out forgets the token
     by_id("logout").click()

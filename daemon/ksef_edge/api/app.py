@@ -27,6 +27,7 @@ from ..corrections.issuer import CorrectionRefusedError, correction_request_hash
 from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
 from .errors import ApiError, error_response
+from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
 from .state import DaemonState
@@ -54,6 +55,7 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_post("/v1/invoices/{id}/reprint", reprint_invoice)
     app.router.add_post("/v1/invoices/{id}/corrections", post_correction)
     app.router.add_get("/v1/invoices/{id}/corrections", list_corrections)
+    app.router.add_get("/v1/invoices/{id}/lines", get_invoice_lines)
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -214,6 +216,12 @@ async def list_corrections(request: web.Request) -> web.Response:
     record = await _record(request)
     items = [await _full_json(state, r, with_original=False) for r in await state.store.corrections_of(record.id)]
     return web.json_response({"items": items})
+
+
+async def get_invoice_lines(request: web.Request) -> web.Response:
+    """The lines as sold and what remains after earlier corrections (for a return form)."""
+    state = request.app[STATE_KEY]
+    return web.json_response(await invoice_lines(state.store, await _record(request)))
 
 
 async def get_invoice(request: web.Request) -> web.Response:

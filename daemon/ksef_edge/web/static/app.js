@@ -25,6 +25,8 @@ let current = null;     // the last issued invoice (API JSON)
 let pollTimer = null;
 let statusTimer = null;
 let receiptUrl = null;
+let kor = null;         // the correction form: {inv, lines, key, inputs, changeInputs}
+let korReceiptUrl = null;
 
 // ------------------------------------------------------------------------------------------ API
 
@@ -93,7 +95,7 @@ function nipValid(nip) {
 // --------------------------------------------------------------------------------------- views
 
 function show(view) {
-  for (const v of ["login", "kasa", "status"]) $("view-" + v).hidden = v !== view;
+  for (const v of ["login", "kasa", "status", "korekta"]) $("view-" + v).hidden = v !== view;
   $("tab-kasa").classList.toggle("active", view === "kasa");
   $("tab-status").classList.toggle("active", view === "status");
   $("logout").hidden = view === "login";
@@ -424,14 +426,20 @@ async function refreshRecent() {
     const k = tr.insertCell(); k.className = "ksef"; k.textContent = inv.ksef_number || "—";
     tr.insertCell().textContent = inv.deadline ? inv.deadline.split("-").reverse().join(".") : "—";
     const p = tr.insertCell(); p.textContent = PRINT_SHORT[inv.print_state] || inv.print_state; p.title = PRINT_PL[inv.print_state] || "";
-    const u = tr.insertCell();
+    const u = tr.insertCell(); u.className = "act";
     if (inv.upo_available) {
       const b = document.createElement("button"); b.type = "button"; b.textContent = "UPO"; b.className = "upo";
       b.addEventListener("click", () => openUpo(inv.id));
       u.append(b);
     } else if (inv.rejection) {
-      u.textContent = inv.rejection.reason || "odrzucona";
-    } else { u.textContent = "—"; }
+      u.append(inv.rejection.reason || "odrzucona");
+    } else { u.append("—"); }
+    if (inv.kind !== "KOR") { // a correction is corrected through its original
+      const b = document.createElement("button"); b.type = "button"; b.textContent = "Korekta"; b.className = "kor";
+      b.setAttribute("aria-label", "Korekta faktury " + inv.number);
+      b.addEventListener("click", () => openCorrection(inv.id));
+      u.append(b);
+    }
   }
 }
 
@@ -440,6 +448,141 @@ async function openUpo(id) {
     const blob = await (await api("/v1/invoices/" + id + "/upo.xml")).blob();
     window.open(URL.createObjectURL(new Blob([blob], { type: "text/xml" })), "_blank");
   } catch (e) { text("s-updated", "UPO niedostępne: " + e.message); }
+}
+
+// ----------------------------------------------------------------------------- korekta (returns)
+
+function fieldNote(e) { return e.field ? " (pole: " + e.field + ")" : ""; }
+function decimalPln(text) {  // "-12.30" -> "12,30 zł" (the amount refunded)
+  const v = parseAmount(String(text).replace(/^-/, ""), 2);
+  return v === null ? String(text) + " zł" : formatPln(v);
+}
+
+async function openCorrection(id) {
+  kor = null;
+  show("korekta");
+  $("k-form").hidden = false; $("k-result").hidden = true;
+  $("k-number").textContent = "…"; $("k-info").textContent = ""; $("k-error").textContent = "";
+  $("k-lines").tBodies[0].replaceChildren();
+  $("k-full").checked = false;
+  $("k-submit").disabled = true;
+  try {
+    const [inv, lines] = await Promise.all([apiJson("/v1/invoices/" + id), apiJson("/v1/invoices/" + id + "/lines")]);
+    kor = { inv, lines, key: null, inputs: [], changeInputs: [] };
+  } catch (e) {
+    $("k-error").textContent = "Nie można skorygować tej faktury: " + e.message + fieldNote(e);
+    return;
+  }
+  const { inv, lines } = kor;
+  $("k-number").textContent = inv.number;
+  $("k-info").textContent = "wystawiona " + inv.issue_date.split("-").reverse().join(".") +
+    " · " + (STATE_PL[inv.state] || inv.state) + " · razem " + decimalPln(inv.totals ? inv.totals.gross : "?") +
+    (lines.corrections ? " · wcześniejsze korekty: " + lines.corrections : "") +
+    " · ceny " + (lines.price_kind === "net" ? "netto" : "brutto");
+  const body = $("k-lines").tBodies[0];
+  for (const l of lines.lines) {
+    const tr = body.insertRow();
+    tr.insertCell().textContent = l.line_no;
+    const n = tr.insertCell(); n.className = "n"; n.textContent = l.name + " (" + l.vat_rate + (/^\d+$/.test(l.vat_rate) ? "%" : "") + ")";
+    tr.insertCell().textContent = l.quantity.replace(".", ",") + " " + l.unit;
+    tr.insertCell().textContent = l.remaining_quantity.replace(".", ",");
+    tr.insertCell().textContent = decimalPln(l.current_unit_price);
+    const c = tr.insertCell();
+    const inp = document.createElement("input");
+    inp.inputMode = "decimal"; inp.placeholder = "0"; inp.dataset.lineNo = l.line_no; inp.id = "k-qty-" + l.line_no;
+    inp.setAttribute("aria-label", "zwracana ilość: " + l.name);
+    inp.disabled = Number(l.remaining_quantity) === 0;
+    inp.addEventListener("input", korChanged);
+    c.append(inp);
+    kor.inputs.push(inp);
+  }
+  if (!lines.returnable) $("k-error").textContent = "Wszystko z tej faktury zostało już zwrócone.";
+  $("k-submit").disabled = !lines.returnable;
+}
+
+function korChanged() {
+  if (!kor) return;
+  kor.key = null; // another request from now on
+  kor.lines.lines.forEach((l, i) => {
+    const inp = kor.inputs[i];
+    inp.classList.remove("invalid");
+    inp.disabled = $("k-full").checked || Number(l.remaining_quantity) === 0;
+  });
+  $("k-error").textContent = "";
+}
+
+function correctionBody() {
+  const body = { reason: $("k-reason").value.trim(), refund_method: document.querySelector("input[name=k-refund]:checked").value };
+  kor.changeInputs = [];
+  if ($("k-full").checked) { body.full_return = true; return body; }
+  body.changes = [];
+  for (const inp of kor.inputs) {
+    const v = plainDecimal(inp.value);
+    if (inp.disabled || v === "" || parseAmount(v, 6) === 0) continue;
+    if (parseAmount(v, 6) === null) throw Object.assign(new Error("Ilość: liczba, np. 1 lub 0,5."), { input: inp });
+    body.changes.push({ line_no: Number(inp.dataset.lineNo), returned_quantity: v });
+    kor.changeInputs.push(inp);
+  }
+  if (!body.changes.length) throw new Error("Wpisz zwracaną ilość przy co najmniej jednej pozycji albo zaznacz zwrot całości.");
+  return body;
+}
+
+async function submitCorrection(ev) {
+  ev.preventDefault();
+  if (!kor) return;
+  let body;
+  try { body = correctionBody(); } catch (e) {
+    $("k-error").textContent = e.message;
+    if (e.input) { e.input.classList.add("invalid"); e.input.focus(); }
+    return;
+  }
+  const btn = $("k-submit");
+  btn.disabled = true; btn.textContent = "Wystawiam…";
+  $("k-error").textContent = "";
+  kor.key = kor.key || newKey(); // a retry after a timeout reuses it: never two corrections
+  try {
+    const k = await apiJson("/v1/invoices/" + kor.inv.id + "/corrections", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Idempotency-Key": kor.key },
+      body: JSON.stringify(body),
+    });
+    showCorrection(k);
+  } catch (e) {
+    if (e.status && e.status < 500 && e.status !== 408) kor.key = null; // refused: nothing stored
+    $("k-error").textContent = "Nie wystawiono korekty: " + e.message + fieldNote(e);
+    const m = /^changes\[(\d+)\]/.exec(e.field || "");
+    const inp = m ? kor.changeInputs[Number(m[1])] : null;
+    if (inp) { inp.classList.add("invalid"); inp.focus(); }
+    if (e.field === "reason") $("k-reason").classList.add("invalid");
+  } finally {
+    btn.textContent = "Wystaw korektę";
+    btn.disabled = false;
+  }
+}
+
+async function showCorrection(k) {
+  $("k-form").hidden = true; $("k-result").hidden = false;
+  $("k-r-number").textContent = k.number;
+  $("k-r-original").textContent = (k.corrects && k.corrects.number) || kor.inv.number;
+  $("k-r-refund").textContent = k.totals ? decimalPln(k.totals.gross) : "—";
+  $("k-r-print").textContent = PRINT_PL[k.print_state] || k.print_state;
+  $("k-r-error").textContent = "";
+  try {
+    const blob = await (await api("/v1/invoices/" + k.id + "/receipt.png")).blob();
+    if (korReceiptUrl) URL.revokeObjectURL(korReceiptUrl);
+    korReceiptUrl = URL.createObjectURL(blob);
+    $("k-receipt").src = korReceiptUrl;
+  } catch (e) { $("k-r-error").textContent = "Podgląd paragonu niedostępny: " + e.message; }
+  for (let i = 0; i < 30 && !["printed", "failed"].includes(k.print_state); i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    try { k = await apiJson("/v1/invoices/" + k.id); } catch (_) { continue; }
+    $("k-r-print").textContent = PRINT_PL[k.print_state] || k.print_state;
+  }
+}
+
+function closeCorrection() {
+  kor = null;
+  if (location.hash === "#status") show("status"); else location.hash = "#status";
 }
 
 // ---------------------------------------------------------------------------------------- start
@@ -451,6 +594,13 @@ async function start() {
   $("issue").addEventListener("click", issue);
   $("reprint").addEventListener("click", reprint);
   $("new-sale").addEventListener("click", newSale);
+  $("r-correct").addEventListener("click", () => { if (current) openCorrection(current.id); });
+  $("k-form").addEventListener("submit", submitCorrection);
+  $("k-full").addEventListener("change", korChanged);
+  $("k-reason").addEventListener("input", () => { $("k-reason").classList.remove("invalid"); korChanged(); });
+  for (const r of document.querySelectorAll("input[name=k-refund]")) r.addEventListener("change", korChanged);
+  $("k-cancel").addEventListener("click", closeCorrection);
+  $("k-done").addEventListener("click", closeCorrection);
   for (const id of ["buyer-nip", "buyer-name"]) $(id).addEventListener("input", () => { pendingKey = null; updateIssueButton(); });
   window.addEventListener("hashchange", route);
   try { products = await (await fetch("/ui/products.json")).json(); } catch (_) { products = []; }
