@@ -148,3 +148,22 @@ def test_everything_stopped_and_no_secrets_left(demo_run) -> None:
             assert b"PRIVATE KEY" not in data, path
             assert b"|nip-" not in data, f"{path} contains the KSeF token"
     assert "|nip-" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.timeout(150)
+def test_a_return_is_a_correction_of_the_first_sale_uploaded_after_it(demo_run) -> None:
+    out, proc = demo_run
+    rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["invoices"]
+    first, kor = rows[0], rows[-1]
+    assert kor["kind"] == "KOR" and kor["corrects_id"] == first["id"], kor
+    assert re.fullmatch(r"KOR/DEMO1/\d{4}/\d{2}/\d{6}", kor["number"])
+    # one pastry back (4.50 gross at 5 %): the correction's amounts are the differences
+    assert (kor["total"], kor["net"], kor["vat"]) == ("-4.50", "-4.29", "-0.21")
+    assert kor["state"] == "confirmed"
+    fa = etree.fromstring((out / "invoices" / f"{kor['id']}.xml").read_bytes()).find(f"{FA}Fa")
+    assert fa.findtext(f"{FA}RodzajFaktury") == "KOR"
+    assert fa.findtext(f"{FA}DaneFaKorygowanej/{FA}NrFaKorygowanej") == first["number"]
+    # issued after KSeF accepted the original, so the correction quotes its KSeF number
+    assert fa.findtext(f"{FA}DaneFaKorygowanej/{FA}NrKSeFFaKorygowanej") == first["ksef_number"]
+    printed = parse((out / "receipts" / f"{kor['id']}.bin").read_bytes()).text
+    assert "KORYGUJ" in printed and first["number"] in printed and "4,50" in printed

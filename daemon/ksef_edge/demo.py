@@ -8,7 +8,8 @@ the KSeF token in token custody, a file "printer", KSeF environment = the simula
 realistic set of invoices through the local HTTP API, waits for each receipt to print and for the
 uplink to send everything to the simulator, then writes DIR (default `demo-out/`):
 
-    invoices/<id>.xml     the exact stored FA(3) bytes (GET /v1/invoices/{id}/xml)
+    invoices/<id>.xml     the exact stored FA(3) bytes (GET /v1/invoices/{id}/xml); the last one is a
+                          correction (KOR): the first customer returns one item
     receipts/<id>.bin     the ESC/POS bytes the printer received (the file sink after that receipt)
     receipts/<id>.png     the receipt preview (GET /v1/invoices/{id}/receipt.png)
     certificate.pem       the certificate whose key signed every KOD II
@@ -38,7 +39,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -126,6 +126,13 @@ def demo_sales(today: dt.date) -> list[DemoSale]:
             "payment": {"method": "cash"},
         }),
     ]
+
+
+def demo_return(sale_label: str) -> DemoSale:
+    """The customer of the first sale brings one pastry back: a correction invoice (KOR), refunded by card."""
+    return DemoSale(f"Return: 1 × Drożdżówka (KOR of {sale_label.split(',')[0]})", {
+        "reason": "Zwrot towaru", "refund_method": "card", "changes": [{"line_no": 2, "returned_quantity": "1"}],
+    })
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -391,6 +398,24 @@ def issue_all(stack: Stack, sales: list[DemoSale], say: Callable[[str], None]) -
     return issued, skipped
 
 
+def issue_return(stack: Stack, original: Issued, say: Callable[[str], None]) -> Issued | None:
+    """POST /v1/invoices/{id}/corrections for the first sale, once KSeF has it (a KOR is sent after its original)."""
+    ret = demo_return(original.sale.label)
+    status, raw = stack.api.request("POST", f"/v1/invoices/{original.invoice['id']}/corrections", ret.body,
+                                    headers={"Idempotency-Key": f"demo-return-{secrets.token_hex(4)}"})
+    if status != 201:
+        say(f"  ! the correction was refused ({status}): {raw[:300].decode(errors='replace')}")
+        return None
+    inv = _wait_printed(stack.api, json.loads(raw)["id"])
+    item = Issued(ret, inv)
+    if inv["print_state"] == "printed":
+        item.escpos = stack.sink.read_bytes()
+    else:
+        item.print_note = f"print state {inv['print_state']}"
+    say(f"  {inv['number']}  {ret.label:<48} receipt {inv['print_state']}")
+    return item
+
+
 def wait_for_uplink(api: Api, ids: list[int], say: Callable[[str], None], timeout_s: float = UPLINK_TIMEOUT_S) -> dict[int, dict]:
     """Poll until every invoice has its UPO (or was rejected); show progress; give up after `timeout_s`."""
     status = api.json("GET", "/v1/status")
@@ -418,14 +443,6 @@ def wait_for_uplink(api: Api, ids: list[int], say: Callable[[str], None], timeou
     return current
 
 
-def invoice_total(xml: bytes) -> Decimal | None:
-    """P_15 (the gross total) of a stored FA(3) document."""
-    from lxml import etree
-
-    node = etree.fromstring(xml).find("{*}Fa/{*}P_15")
-    return Decimal(node.text) if node is not None and node.text else None
-
-
 def write_outputs(out: Path, stack: Stack, issued: list[Issued], final: dict[int, dict], skipped: list[dict],
                   uplink_running: bool) -> list[dict]:
     """Everything the user keeps: XML, receipts, certificate, summary.json; returns the summary rows."""
@@ -449,12 +466,16 @@ def write_outputs(out: Path, stack: Stack, issued: list[Issued], final: dict[int
         escpos = item.escpos if item.escpos is not None else stack.api.bytes(f"/v1/invoices/{iid}/receipt.bin")
         (out / "receipts" / f"{iid}.bin").write_bytes(escpos)
         (out / "receipts" / f"{iid}.png").write_bytes(stack.api.bytes(f"/v1/invoices/{iid}/receipt.png"))
-        total = invoice_total(xml)
+        totals = inv.get("totals") or {}  # read by the API from the stored XML (P_13_x, P_14_x, P_15)
         rows.append({
             "id": iid,
             "number": inv["number"],
+            "kind": inv.get("kind", "VAT"),
+            "corrects_id": inv.get("corrects_id"),
             "sale": item.sale.label,
-            "total": str(total) if total is not None else None,
+            "total": totals.get("gross"),
+            "net": totals.get("net"),
+            "vat": totals.get("vat"),
             "currency": "PLN",
             "sha256": inv["sha256"],
             "kod1_url": inv["kod1_url"],
@@ -516,6 +537,15 @@ def run_demo(out: Path, *, serve: bool = False, port: int | None = None, say: Ca
         say("• waiting for the uplink to send them to the KSeF simulator")
         uplink_running = stack.api.json("GET", "/v1/status").get("ksef", {}).get("uplink") is not None
         final = wait_for_uplink(stack.api, [i.invoice["id"] for i in issued], say, uplink_timeout_s)
+        first = final.get(issued[0].invoice["id"], {})
+        if first.get("state") in IN_KSEF_STATES:
+            say("• a return at the till: correction invoice of the first sale (POST /v1/invoices/{id}/corrections)")
+            kor = issue_return(stack, issued[0], say)
+            if kor is not None:
+                issued.append(kor)
+                final.update(wait_for_uplink(stack.api, [kor.invoice["id"]], say, uplink_timeout_s))
+        else:
+            say("  ! the first sale is not in KSeF, so the demo return (a correction) is skipped")
         rows = write_outputs(out, stack, issued, final, skipped, uplink_running)
         say("")
         say(summary_table(rows))
