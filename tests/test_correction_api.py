@@ -264,3 +264,17 @@ async def test_status_alarms_when_a_correction_waits_behind_a_rejected_or_late_o
         async with http.get(d.base_url + "/metrics") as r:
             metrics = await r.text()
         assert "ksef_edge_corrections_at_risk 2.0" in metrics
+
+
+async def test_return_of_an_exempt_sale_carries_the_exemption_basis(daemon, http):
+    body = {"buyer": None, "exemption_basis": "art. 43 ust. 1 pkt 37 ustawy o VAT",
+            "lines": [{"name": "Ubezpieczenie sprzętu", "quantity": "1", "unit": "szt",
+                       "unit_price_gross": "49.00", "vat_rate": "zw"}],
+            "payment": {"method": "cash"}}
+    inv = await issue(http, daemon, key="zw1", body=body)
+    status, kor, _ = await correct(http, daemon, inv["id"], {"reason": "Zwrot", "refund_method": "cash",
+                                                               "full_return": True}, "kzw")
+    assert status == 201, kor
+    root = await kor_xml(http, daemon, kor)
+    assert root.findtext("f:Fa/f:Adnotacje/f:Zwolnienie/f:P_19A", namespaces=NS) == body["exemption_basis"]
+    assert amounts(root) == {"P_13_7": D("-49.00"), "P_15": D("-49.00")}
