@@ -168,6 +168,9 @@ async def test_every_v1_call_needs_the_token_and_401_does_not_echo_it(daemon, ht
     assert "wrong-token-xyz" not in caplog.text and daemon.token not in caplog.text
     async with http.get(daemon.base_url + "/healthz") as r:
         assert r.status == 200
+        # the fleet updater checks which release answers after a switch
+        from ksef_edge import __version__
+        assert (await r.json())["version"] == __version__
 
 
 async def test_list_is_paged_and_filters_by_state(daemon, http):

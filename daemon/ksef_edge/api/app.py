@@ -314,7 +314,8 @@ async def get_status(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     problems = await state.problems()
-    return web.json_response({"ok": not problems, "problems": problems}, status=200 if not problems else 503)
+    return web.json_response({"ok": not problems, "problems": problems, "version": __version__},
+                             status=200 if not problems else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -43,7 +43,7 @@ class KeystoreConfig:
     key_path: Path = DEFAULT_DIR / "offline-key.pem"
     cert_path: Path = DEFAULT_DIR / "offline-cert.pem"
     token_path: Path = DEFAULT_DIR / "ksef-token.json"
-    passphrase_credential: str | None = "ksef-edge-key"  # systemd LoadCredential= name
+    passphrase_credential: str | None = "ksef-key-passphrase"  # systemd LoadCredential= name
     passphrase_file: Path | None = None  # explicit file instead of the credential
     tcti: str = "device:/dev/tpmrm0"
     declared_certificate_type: str | None = None  # "Offline" to accept a certificate without KSeF key usage
