@@ -149,6 +149,12 @@ class KsefClient:
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=self._timeout)
             self._own_http = True
+        # aiohttp silently sends an idempotent request (GET, PUT) a second time when a kept-alive
+        # connection drops mid-request. That second request never went through the pacer, yet KSeF
+        # counts it (and may have processed the first): every request must be ours to count and to
+        # retry. aiohttp's own test client turns it off the same way (no public switch exists).
+        if getattr(self._http, "_retry_connection", False):
+            self._http._retry_connection = False  # noqa: SLF001
         return self._http
 
     # ---- transport -------------------------------------------------------------------------
@@ -174,8 +180,7 @@ class KsefClient:
         if headers:
             hdrs.update(headers)
         for attempt in range(RETRY_429_MAX + 1):
-            if group is not None:
-                await self.pacer.acquire(group)
+            stamp = await self.pacer.acquire(group) if group is not None else None
             try:
                 async with self._session().request(
                     method, url, json=json_body, data=data, headers=hdrs, params=params
@@ -184,6 +189,9 @@ class KsefClient:
                     status, resp_headers = resp.status, resp.headers
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                 raise KsefUnavailable(f"{method} {url.split('?')[0]}: {type(exc).__name__}: {exc}") from exc
+            finally:
+                if stamp is not None:
+                    self.pacer.settle(group, stamp)  # type: ignore[arg-type]
             if status in expected:
                 return status, resp_headers, body
             retry_after = _retry_after(resp_headers)

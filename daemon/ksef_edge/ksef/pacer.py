@@ -3,11 +3,17 @@
 KSeF counts requests per (context, IP) in sliding windows of 1 s, 1 min and 1 h, all at once.
 The pacer keeps the send times of the last hour per endpoint group and waits until every window
 has room. The limits come from `GET /rate-limits`; until then the production values are used.
+
+A request is counted from the moment it is allowed (so concurrent requests share the budget) and,
+when its answer (or failure) arrives, moved to that moment (`settle`): KSeF counts it when it
+*arrives*, which may be any time until then. Counting only the start let a request that spent
+longer in flight than the margin (a loaded Pi, a slow link, a virtual clock that moved while it
+waited) fall out of our window before it fell out of KSeF's, and the next one drew a 429.
 """
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import bisect
 from dataclasses import dataclass
 
 from .clock import Clock, SystemClock
@@ -58,7 +64,7 @@ class Pacer:
         self._limits = dict(limits or PRODUCTION_LIMITS)
         self._clock = clock or SystemClock()
         self._margin_s = margin_s
-        self._sent: dict[str, deque[float]] = {}
+        self._sent: dict[str, list[float]] = {}  # per group, ascending
         self._blocked_until: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -82,8 +88,9 @@ class Pacer:
         limit = self._limits.get(group, self._limits["other"])
         sent = self._sent.get(group)
         if sent:
-            while sent and sent[0] <= now - 3600.0 - self._margin_s * 2:
-                sent.popleft()
+            expired = bisect.bisect_right(sent, now - 3600.0 - self._margin_s * 2)
+            if expired:
+                del sent[:expired]
             for window_s, allowed in limit.windows():
                 if allowed <= 0:
                     continue
@@ -94,13 +101,28 @@ class Pacer:
                         wait = max(wait, oldest_in_window + span - now)
         return wait
 
-    async def acquire(self, group: str) -> None:
-        """Wait (on the injected clock) until `group` has room, then count one request."""
+    async def acquire(self, group: str) -> float:
+        """Wait (on the injected clock) until `group` has room, then count one request.
+
+        Returns the stamp to pass to `settle()` once the request is over."""
         lock = self._locks.setdefault(group, asyncio.Lock())
         async with lock:
             while (wait := self.delay(group)) > 0:
                 await self._clock.sleep(wait)
-            self._sent.setdefault(group, deque()).append(self._clock.monotonic())
+            stamp = self._clock.monotonic()
+            bisect.insort(self._sent.setdefault(group, []), stamp)
+            return stamp
+
+    def settle(self, group: str, stamp: float) -> None:
+        """The request counted at `stamp` is over (answered or failed): count it at the later of then and now."""
+        now = self._clock.monotonic()
+        sent = self._sent.get(group)
+        if not sent or now <= stamp:
+            return
+        i = bisect.bisect_left(sent, stamp)
+        if i < len(sent) and sent[i] == stamp:
+            del sent[i]
+        bisect.insort(sent, now)
 
     def rate(self, group: str, window_s: float = 60.0) -> float:
         """Requests per second of `group` over the last `window_s` (for status/metrics)."""
