@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -223,9 +224,8 @@ class Daemon:
             return
         from .keystore.errors import KeystoreError
         from .keystore.token_store import load_token
-        from .ksef.models import ENVIRONMENTS, ContextIdentifier, Environment
+        from .ksef.models import ContextIdentifier, environment_for
         from .ksef.runner import open_uplink
-        from .ksef.uplink import UplinkConfig
 
         try:
             token = await asyncio.get_running_loop().run_in_executor(None, load_token, self.config.keystore)
@@ -234,23 +234,35 @@ class Daemon:
             self.state.ksef_reachability = "no_token"
             return
         name = ksef.environment.value
-        if name == "simulator":
-            root = ksef.api_base_url.removesuffix("/v2")
-            env = Environment("simulator", ksef.api_base_url, f"{root}/latarnia")
-        else:
-            env = Environment(name, ksef.api_base_url, ENVIRONMENTS[name].latarnia_base)
+        env = environment_for(name, ksef.api_base_url)
         uplink, close = await open_uplink(
             self.config.store.path,
             env,
             context=ContextIdentifier(ksef.context_type, ksef.context_value),
             token_provider=lambda: token,
-            config=UplinkConfig(idle_wait_s=ksef.uplink_idle_s),
+            config=ksef.uplink_config(),
+            overrides=ksef.outage_overrides(),
+            timeout_s=ksef.uplink_timeout_s,
+            on_accepted=self._on_accepted,
+            busy_timeout_ms=self.config.store.busy_timeout_ms,
         )
         self._uplink_close = close
         self.state.uplink = uplink
         self.state.on_issued.append(lambda record, draft: uplink.notify())
         uplink.start()
         log.info("uplink started (%s, %s)", name, ksef.api_base_url)
+
+    async def _on_accepted(self, invoice_id: int, ksef_number: str) -> None:
+        """KSeF gave the invoice its number: with `[printer] reprint_on_accept`, print a copy that shows
+        the KSeF number under KOD I (the receipt laid out from the stored bytes, as every print is)."""
+        state = self.state
+        if not self.config.reprint_on_accept or state is None or state.printer is None or self.store is None:
+            return
+        record = await self.store.get(invoice_id)
+        if record.ksef_number is None:  # the uplink's commit is not visible yet on our reader: use what it told us
+            record = dataclasses.replace(record, ksef_number=ksef_number)
+        await state.printer.reprint(record)
+        log.info("invoice %s accepted as %s: copy with the KSeF number queued", record.number, ksef_number)
 
     def add_background(self, name: str, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)

@@ -42,6 +42,13 @@ def simulator_environment(base_url: str) -> Environment:
     return Environment("simulator", f"{root}/v2", f"{root}/latarnia")
 
 
+def environment_for(name: str, api_base_url: str) -> Environment:
+    """The environment a device config names (`[ksef] environment`, `api_base_url`)."""
+    if name == "simulator":
+        return simulator_environment(api_base_url.rstrip("/").removesuffix("/v2"))
+    return Environment(name, api_base_url.rstrip("/"), ENVIRONMENTS[name].latarnia_base)
+
+
 def parse_datetime(text: str | None) -> dt.datetime | None:
     if not text:
         return None

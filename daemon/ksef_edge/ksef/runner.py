@@ -11,7 +11,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
 from ..store import OutboxStore
 from .availability import Availability, Outage
@@ -32,13 +32,16 @@ async def open_uplink(
     clock: Clock | None = None,
     overrides: tuple[Outage, ...] = (),
     timeout_s: float = 30.0,
+    on_accepted: Callable[[int, str], Awaitable[None]] | None = None,
+    busy_timeout_ms: int = 5000,
 ) -> tuple[Uplink, Callable[[], object]]:
     """An `Uplink` on a dedicated `OutboxStore` (own connections); returns (uplink, async closer)."""
     clock = clock or SystemClock()
-    store = await OutboxStore.open(db_path)
+    store = await OutboxStore.open(db_path, busy_timeout_ms=busy_timeout_ms)
     client = KsefClient(env, context=context, token_provider=token_provider, clock=clock,
                         pacer=Pacer(clock=clock), timeout_s=timeout_s)
-    uplink = Uplink(store, client, config=config, clock=clock, availability=Availability(overrides))
+    uplink = Uplink(store, client, config=config, clock=clock, availability=Availability(overrides),
+                    on_accepted=on_accepted)
 
     async def close() -> None:
         await client.close()

@@ -1,5 +1,9 @@
 """The outbox operations the uplink needs; `ksef_edge.store.OutboxStore` satisfies it.
 
+Optional, used when present (`OutboxStore` has them): `mark_sending_many`, `mark_accepted_many`,
+`mark_confirmed_many` (a batch session in one transaction each), `set_deadline` (a deadline moved
+by an announced failure), `record_correction` (a technical correction's accepted file).
+
 The uplink opens its *own* store instance (own SQLite connections), so its short transactions
 never hold up issuance on the API's connection.
 """

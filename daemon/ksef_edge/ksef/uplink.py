@@ -24,7 +24,7 @@ from typing import Awaitable, Callable
 from ..domain.errors import KsefNumberError
 from ..domain.ksef_number import validate_ksef_number
 from ..store.records import InvoiceRecord, InvoiceState
-from .availability import Availability, end_of_day, warsaw_date
+from .availability import Availability, EffectiveDeadline, end_of_day, warsaw_date
 from .batch import BATCH_INVOICES_MAX, build_package
 from .client import KsefClient, OnlineSession
 from .clock import Clock, SystemClock
@@ -44,7 +44,7 @@ PAGE = 500
 @dataclass(frozen=True)
 class UplinkConfig:
     batch_threshold: int = 30            # queue length from which a batch session is used
-    batch_invoices_max: int = 500        # per batch session (store pages are <= 500; KSeF allows 10 000)
+    batch_invoices_max: int = BATCH_INVOICES_MAX  # per batch session: KSeF allows 10 000 (one list_for_upload page)
     online_idle_close_s: float = 60.0
     online_session_invoices_max: int = 1000
     online_session_age_max_s: float = 3600.0
@@ -62,8 +62,10 @@ class UplinkConfig:
     offline_mode: bool = True            # every invoice this till issues is an offline invoice
 
     def __post_init__(self) -> None:
-        if not 1 <= self.batch_invoices_max <= min(BATCH_INVOICES_MAX, PAGE):
-            raise ValueError(f"uplink.batch_invoices_max must be 1..{min(BATCH_INVOICES_MAX, PAGE)}")
+        if not 1 <= self.batch_invoices_max <= BATCH_INVOICES_MAX:
+            raise ValueError(f"uplink.batch_invoices_max must be 1..{BATCH_INVOICES_MAX} (KSeF's batch session limit)")
+        if not 1 <= self.batch_threshold <= self.batch_invoices_max:
+            raise ValueError("uplink.batch_threshold must be between 1 and batch_invoices_max")
         if self.lost_grace_s <= 0 or self.poll_interval_s <= 0:
             raise ValueError("uplink.lost_grace_s and uplink.poll_interval_s must be > 0")
 
@@ -349,8 +351,12 @@ class Uplink:
         ref = batch.reference_number
         self._active_batch = ref
         try:
-            for rec in records:                                   # rule 1, before any part is uploaded
-                await self.store.mark_sending(rec.id, ref)
+            bulk = getattr(self.store, "mark_sending_many", None)  # rule 1, before any part is uploaded
+            if bulk is not None:
+                await bulk([rec.id for rec in records], ref)    # one transaction for up to 10 000
+            else:
+                for rec in records:
+                    await self.store.mark_sending(rec.id, ref)
             self._touched[ref] = _utcnow()
             uploads = sorted(batch.uploads, key=lambda u: u.ordinal_number)
             if len(uploads) != len(package.parts):
@@ -418,6 +424,7 @@ class Uplink:
             by_hash[e.invoice_hash].append(e)
         progress = False
         missing: list[InvoiceRecord] = []
+        accepted: list[tuple[InvoiceRecord, InvoiceStatus]] = []
         for rec in recs:
             found = by_hash.get(_b64(rec.sha256))
             if not found:
@@ -425,7 +432,12 @@ class Uplink:
                 continue
             # one file may appear twice in a session (re-sent after a lost answer): best outcome wins
             entry = min(found, key=lambda e: {200: 0, 100: 1, 150: 1}.get(e.code, 2))
-            progress |= await self._apply(rec, ref, entry)
+            if entry.code == 200:
+                accepted.append((rec, entry))
+            else:
+                progress |= await self._apply(rec, ref, entry)
+        if accepted:
+            progress |= await self._accept_many(ref, accepted)
         if missing:
             progress |= await self._handle_missing(ref, missing, session_code)
         return progress
@@ -473,6 +485,31 @@ class Uplink:
         await self._reject(rec, str(entry.code), entry.reason)
         return True
 
+    async def _accept_many(self, ref: str, accepted: list[tuple[InvoiceRecord, InvoiceStatus]]) -> bool:
+        """Many invoices of one session got KSeF numbers (a processed batch): store them in one
+        transaction, then fetch and check their UPOs and store those in one transaction too."""
+        numbered = [(rec, self._checked_number(entry.ksef_number, rec), entry) for rec, entry in accepted]
+        bulk = getattr(self.store, "mark_accepted_many", None)
+        if bulk is not None and len(numbered) > 1:
+            await bulk([(rec.id, number) for rec, number, _ in numbered])
+        else:
+            for rec, number, _ in numbered:
+                await self.store.mark_accepted(rec.id, number)
+        for rec, number, _ in numbered:
+            await self._accepted(rec, number)
+        upos: list[tuple[int, bytes]] = []
+        for rec, number, entry in numbered:
+            upo = await self._fetch_upo(rec, ref, number, entry.upo_download_url)
+            if upo is not None:
+                upos.append((rec.id, upo))
+        confirm_many = getattr(self.store, "mark_confirmed_many", None)
+        if confirm_many is not None and len(upos) > 1:
+            await confirm_many(upos)
+        else:
+            for invoice_id, upo in upos:
+                await self.store.mark_confirmed(invoice_id, upo)
+        return True
+
     def _checked_number(self, number: str | None, rec: InvoiceRecord) -> str:
         try:
             return validate_ksef_number(number or "")
@@ -517,20 +554,27 @@ class Uplink:
     # ------------------------------------------------------------------ UPO
 
     async def _confirm(self, rec: InvoiceRecord, ref: str, ksef_number: str, url: str | None) -> bool:
+        upo = await self._fetch_upo(rec, ref, ksef_number, url)
+        if upo is None:
+            return False
+        await self.store.mark_confirmed(rec.id, upo)
+        return True
+
+    async def _fetch_upo(self, rec: InvoiceRecord, ref: str, ksef_number: str, url: str | None) -> bytes | None:
+        """The invoice's UPO, checked (valid, lists our hash under our KSeF number), or None for now."""
         try:
             upo = await (self.client.download_upo(url) if url
                          else self.client.invoice_upo_by_ksef_number(ref, ksef_number))
             check_upo(upo.xml, invoice_hash_b64=_b64(rec.sha256), ksef_number=ksef_number)
         except KsefHttpError as exc:
             log.info("UPO for %s not available yet: %s", rec.number, exc)
-            return False
+            return None
         except KsefProtocolError as exc:
             self.metrics.errors.labels(kind="upo").inc()
             self._last_error, self._last_error_at = f"UPO for {rec.number}: {exc}", self.clock.now()
             log.error("UPO for %s refused: %s", rec.number, exc)
-            return False
-        await self.store.mark_confirmed(rec.id, upo.xml)
-        return True
+            return None
+        return upo.xml
 
     async def _fetch_missing_upos(self) -> bool:
         by_session: dict[str, list[InvoiceRecord]] = defaultdict(list)
@@ -569,6 +613,7 @@ class Uplink:
                 continue
             for rec in await self._all(state):
                 eff = self.availability.effective_deadline(rec.offline_mode, rec.issue_date, rec.deadline)
+                await self._persist_deadline(rec, eff)
                 if eff.deadline is not None and (oldest is None or eff.deadline < oldest):
                     oldest = eff.deadline
                 if state is InvoiceState.REJECTED:
@@ -609,6 +654,17 @@ class Uplink:
         )
         return self._status
 
+    async def _persist_deadline(self, rec: InvoiceRecord, eff: EffectiveDeadline) -> None:
+        """An announced failure/unavailability moved the deadline later: store it, so the upload order
+        (`list_for_upload`), `/v1/status` and a restart all see it. Only ever later: a total failure
+        (no obligation) or a pending failure leaves the stored date as the conservative one."""
+        setter = getattr(self.store, "set_deadline", None)
+        if setter is None or eff.pending or eff.deadline is None:
+            return
+        if rec.deadline is None or eff.deadline > rec.deadline:
+            await setter(rec.id, eff.deadline)
+            log.info("invoice %s: deadline moved %s -> %s (%s)", rec.number, rec.deadline, eff.deadline, eff.reason)
+
     @property
     def status(self) -> UplinkStatus:
         """The last snapshot (cheap; for `/v1/status`)."""
@@ -616,11 +672,13 @@ class Uplink:
 
 
 async def correct_rejected_invoice(store: UplinkStore, client: KsefClient, invoice_id: int,
-                                   corrected_xml: bytes):
+                                   corrected_xml: bytes, *, kod1_url: str | None = None,
+                                   kod2_url: str | None = None, cert_serial: str | None = None):
     """CLI/API entry point for a technical correction of a `rejected` invoice.
 
-    Returns the `CorrectionResult` (KSeF number + checked UPO of the corrected file). Persisting
-    the corrected bytes as the invoice's new file needs `store.record_correction` (see docs/uplink.md).
+    Returns the `CorrectionResult` (KSeF number + checked UPO of the corrected file) after
+    `store.record_correction` stored the accepted file with its own hash and the QR links the caller
+    derived from THESE bytes (`domain.issuance.seal_document`); the invoice becomes `confirmed`.
     """
     from .correction import CorrectionError, send_technical_correction
 
@@ -632,5 +690,6 @@ async def correct_rejected_invoice(store: UplinkStore, client: KsefClient, invoi
     record = getattr(store, "record_correction", None)
     if record is not None:
         await record(invoice_id, xml=corrected_xml, ksef_number=result.ksef_number, upo=result.upo,
-                     session_ref=result.session_ref, invoice_ref=result.invoice_ref)
+                     session_ref=result.session_ref, invoice_ref=result.invoice_ref, kod1_url=kod1_url,
+                     kod2_url=kod2_url, cert_serial=cert_serial)
     return result

@@ -17,6 +17,7 @@ from .records import (
     PrintState,
     SchemaTooNewError,
     StoreError,
+    TechnicalCorrection,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "PrintState",
     "SchemaTooNewError",
     "StoreError",
+    "TechnicalCorrection",
 ]

@@ -72,6 +72,30 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX invoices_corrects ON invoices (corrects_id) WHERE corrects_id IS NOT NULL",
         ),
     ),
+    Migration(
+        3,
+        "technical corrections (protocol.md 5.5): the accepted file's own bytes, hash and QR links",
+        (
+            # One accepted technical correction per rejected invoice. The invoice row keeps the bytes
+            # that were signed and printed at the till; KSeF holds THESE bytes under `ksef_number`.
+            """
+            CREATE TABLE technical_corrections (
+                invoice_id   INTEGER PRIMARY KEY REFERENCES invoices (id),
+                xml          BLOB NOT NULL,
+                sha256       BLOB NOT NULL CHECK (length(sha256) = 32),
+                kod1_url     TEXT,
+                kod2_url     TEXT,
+                cert_serial  TEXT,
+                ksef_number  TEXT NOT NULL,
+                upo          BLOB NOT NULL,
+                session_ref  TEXT NOT NULL,
+                invoice_ref  TEXT NOT NULL,
+                reject_code  TEXT,             -- why KSeF refused the original file
+                created_at   TEXT NOT NULL
+            ) STRICT
+            """,
+        ),
+    ),
 )
 
 

@@ -7,11 +7,12 @@ sees a row whose transaction may still roll back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 import aiosqlite
 
@@ -27,11 +28,13 @@ from .records import (
     NewInvoice,
     NotFoundError,
     PrintState,
+    TechnicalCorrection,
 )
 
 log = logging.getLogger(__name__)
 
 LIST_LIMIT_MAX = 500
+UPLOAD_PAGE_MAX = 10_000  # KSeF takes up to 10 000 invoices in one batch session
 _COLUMNS = (
     "id, series, seq, number, sha256, issue_date, created_at, kod1_url, kod2_url, cert_serial, offline_mode, "
     "deadline, state, print_state, idempotency_key, request_hash, updated_at, ksef_session_ref, "
@@ -73,13 +76,38 @@ async def quick_check(conn: aiosqlite.Connection, path: Path) -> None:
         )
 
 
+class _SerialReader:
+    """The read connection, one statement at a time.
+
+    SQLite keeps a connection's read snapshot for as long as any of its statements is active, and
+    aiosqlite lets coroutines interleave statements on one connection: a read started just before
+    an invoice was committed could make that invoice invisible to a read started just after it
+    (seen under load: `issue()` could not find the row it had just committed). Serialising the
+    statements gives every read a fresh snapshot.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
+        async with self._lock:
+            async with self._conn.execute(sql, parameters) as cur:
+                yield cur
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+
 class OutboxStore:
     """Open with `await OutboxStore.open(path)`; close with `await store.close()`."""
 
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._reader = _SerialReader(reader)
         self._write_lock = asyncio.Lock()
         self.schema_version = 0
 
@@ -353,7 +381,7 @@ class OutboxStore:
         earliest of its own deadline and those of the corrections waiting for it
         (`domain.correction_ordering.upload_order` / `original_send_by`, done here in SQL).
         """
-        limit = max(1, min(int(limit), LIST_LIMIT_MAX))
+        limit = max(1, min(int(limit), UPLOAD_PAGE_MAX))
         async with self._reader.execute(
             f"SELECT {_I_COLUMNS}, i.xml, "
             "(SELECT MIN(c.deadline) FROM invoices AS c WHERE c.corrects_id = i.id AND c.state = 'issued') AS waiting "
@@ -428,6 +456,132 @@ class OutboxStore:
             {"ksef_session_ref": session_ref, "ksef_invoice_ref": invoice_ref},
         )
 
+    async def mark_sending_many(self, invoice_ids: Sequence[int], session_ref: str) -> None:
+        """`mark_sending` for a whole batch session in ONE transaction (one fsync, not 10 000).
+
+        All or nothing: if any invoice is not `issued`/`sending`, none changes (InvalidTransitionError).
+        """
+        _require_text(session_ref, "session_ref")
+        await self._transition_many(
+            [(i, (session_ref, None)) for i in invoice_ids],
+            {InvoiceState.ISSUED, InvoiceState.SENDING},
+            InvoiceState.SENDING,
+            ("ksef_session_ref", "ksef_invoice_ref"),
+        )
+
+    async def mark_accepted_many(self, accepted: Sequence[tuple[int, str]]) -> None:
+        """`mark_accepted` for many `(invoice_id, ksef_number)` in one transaction (a processed batch)."""
+        for _, number in accepted:
+            _require_text(number, "ksef_number")
+        await self._transition_many(
+            [(i, (n,)) for i, n in accepted], {InvoiceState.SENDING}, InvoiceState.ACCEPTED, ("ksef_number",)
+        )
+
+    async def mark_confirmed_many(self, confirmed: Sequence[tuple[int, bytes]]) -> None:
+        """`mark_confirmed` for many `(invoice_id, upo)` in one transaction."""
+        for invoice_id, upo in confirmed:
+            if not isinstance(upo, (bytes, bytearray)) or not upo:
+                raise InvalidTransitionError(f"invoice {invoice_id}: UPO must be non-empty bytes")
+        await self._transition_many(
+            [(i, (bytes(u),)) for i, u in confirmed], {InvoiceState.ACCEPTED}, InvoiceState.CONFIRMED, ("upo",)
+        )
+
+    async def set_deadline(self, invoice_id: int, deadline: dt.date | None) -> bool:
+        """Store a recomputed upload deadline (e.g. a KSeF failure announced by Latarnia moved it).
+
+        Only for invoices KSeF does not hold yet (issued, sending, rejected); returns False otherwise.
+        """
+        async with self._write_lock:
+            cur = await self._writer.execute(
+                "UPDATE invoices SET deadline = ?, updated_at = ? WHERE id = ? "
+                "AND state IN ('issued','sending','rejected') AND deadline IS NOT ?",
+                (deadline.isoformat() if deadline else None, _utc(dt.datetime.now(dt.timezone.utc)), invoice_id,
+                 deadline.isoformat() if deadline else None),
+            )
+        if cur.rowcount:
+            log.info("invoice %s: upload deadline now %s", invoice_id, deadline)
+        return bool(cur.rowcount)
+
+    async def record_correction(
+        self,
+        invoice_id: int,
+        *,
+        xml: bytes,
+        ksef_number: str,
+        upo: bytes,
+        session_ref: str,
+        invoice_ref: str,
+        kod1_url: str | None = None,
+        kod2_url: str | None = None,
+        cert_serial: str | None = None,
+    ) -> InvoiceRecord:
+        """KSeF accepted a technical correction of the `rejected` invoice: store the accepted file.
+
+        The corrected bytes, their SHA-256 and their own KOD I / KOD II (computed by the caller from
+        THESE bytes) go into `technical_corrections`; the invoice row keeps the bytes signed and
+        printed at the till and becomes `confirmed` with the correction's KSeF number and UPO, in one
+        transaction. Returns the updated invoice.
+        """
+        import hashlib  # noqa: PLC0415
+
+        _require_text(ksef_number, "ksef_number")
+        _require_text(session_ref, "session_ref")
+        _require_text(invoice_ref, "invoice_ref")
+        if not xml or not upo:
+            raise InvalidTransitionError(f"invoice {invoice_id}: the corrected XML and its UPO must be non-empty")
+        digest = hashlib.sha256(bytes(xml)).digest()
+        now = _utc(dt.datetime.now(dt.timezone.utc))
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                async with conn.execute("SELECT state, sha256, reject_code FROM invoices WHERE id = ?",
+                                        (invoice_id,)) as cur:
+                    row = await cur.fetchone()
+                if row is None:
+                    raise NotFoundError(f"invoice {invoice_id} does not exist")
+                if row[0] != InvoiceState.REJECTED.value:
+                    raise InvalidTransitionError(
+                        f"invoice {invoice_id} is {row[0]!r}; only a 'rejected' invoice takes a technical correction")
+                if bytes(row[1]) == digest:
+                    raise InvalidTransitionError(
+                        f"invoice {invoice_id}: the corrected file is byte-identical to the rejected one")
+                await conn.execute(
+                    "INSERT INTO technical_corrections (invoice_id, xml, sha256, kod1_url, kod2_url, cert_serial, "
+                    "ksef_number, upo, session_ref, invoice_ref, reject_code, created_at) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (invoice_id, bytes(xml), digest, kod1_url, kod2_url, cert_serial, ksef_number, bytes(upo),
+                     session_ref, invoice_ref, row[2], now),
+                )
+                await conn.execute(
+                    "UPDATE invoices SET state = 'confirmed', ksef_number = ?, upo = ?, ksef_session_ref = ?, "
+                    "ksef_invoice_ref = ?, updated_at = ? WHERE id = ?",
+                    (ksef_number, bytes(upo), session_ref, invoice_ref, now, invoice_id),
+                )
+                await conn.commit()
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.rollback()
+                raise
+        log.info("invoice %s: technical correction accepted as %s", invoice_id, ksef_number)
+        return await self._get(self._reader, invoice_id)
+
+    async def technical_correction(self, invoice_id: int) -> TechnicalCorrection | None:
+        """The accepted technical correction of an invoice, if there is one."""
+        async with self._reader.execute(
+            "SELECT invoice_id, xml, sha256, kod1_url, kod2_url, cert_serial, ksef_number, upo, session_ref, "
+            "invoice_ref, reject_code, created_at FROM technical_corrections WHERE invoice_id = ?",
+            (invoice_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return TechnicalCorrection(
+            invoice_id=row[0], xml=bytes(row[1]), sha256=bytes(row[2]), kod1_url=row[3], kod2_url=row[4],
+            cert_serial=row[5], ksef_number=row[6], upo=bytes(row[7]), session_ref=row[8], invoice_ref=row[9],
+            reject_code=row[10], created_at=dt.datetime.fromisoformat(row[11]),
+        )
+
     async def mark_requeued(self, invoice_id: int) -> None:
         """`sending` -> `issued`: the session ended without KSeF accepting or rejecting the invoice."""
         await self._transition(
@@ -496,6 +650,43 @@ class OutboxStore:
                     await conn.rollback()
                 raise
         log.info("invoice %s -> %s", invoice_id, to.value)
+
+    async def _transition_many(
+        self,
+        items: Sequence[tuple[int, tuple[Any, ...]]],
+        allowed: Iterable[InvoiceState],
+        to: InvoiceState,
+        columns: tuple[str, ...],
+    ) -> None:
+        """`_transition` for many invoices in one transaction; all or nothing."""
+        if not items:
+            return
+        allowed = sorted(s.value for s in allowed)
+        sets = ", ".join(f"{col} = ?" for col in columns)
+        marks = ",".join("?" for _ in allowed)
+        sql = f"UPDATE invoices SET state = ?, {sets}, updated_at = ? WHERE id = ? AND state IN ({marks})"
+        stamp = _utc(dt.datetime.now(dt.timezone.utc))
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for invoice_id, values in items:
+                    cur = await conn.execute(sql, (to.value, *values, stamp, invoice_id, *allowed))
+                    if cur.rowcount != 1:
+                        async with conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)) as c2:
+                            row = await c2.fetchone()
+                        if row is None:
+                            raise NotFoundError(f"invoice {invoice_id} does not exist")
+                        raise InvalidTransitionError(
+                            f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
+                            f"{' or '.join(repr(a) for a in allowed)} (none of the {len(items)} changed)"
+                        )
+                await conn.commit()
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.rollback()
+                raise
+        log.info("%d invoice(s) -> %s", len(items), to.value)
 
     # -------------------------------------------------------------------------------- internals
 

@@ -80,6 +80,24 @@ class InvoiceRecord:
     corrects_id: int | None = None  # KOR: id of the corrected invoice
 
 
+@dataclass(frozen=True)
+class TechnicalCorrection:
+    """The file KSeF accepted in place of a rejected invoice (`OutboxStore.record_correction`)."""
+
+    invoice_id: int
+    xml: bytes
+    sha256: bytes
+    kod1_url: str | None
+    kod2_url: str | None
+    cert_serial: str | None
+    ksef_number: str
+    upo: bytes
+    session_ref: str
+    invoice_ref: str
+    reject_code: str | None
+    created_at: dt.datetime
+
+
 class StoreError(Exception):
     """Base of outbox errors."""
 
