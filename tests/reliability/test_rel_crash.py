@@ -21,6 +21,7 @@ from harness import (
     LoadGenerator,
     SIM_TOKEN,
     check_store,
+    explain_server_errors,
     make_device,
     random_kill_delay,
     run_uplink_until_drained,
@@ -98,3 +99,6 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, scale)
         device.kill()
         sim.stop()
     print(f"crash consistency: {scale.crash_cycles} SIGKILL cycles, {stats}")
+    reason = explain_server_errors(device, ledger.server_errors)
+    if reason:
+        pytest.xfail(reason)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import make_device, start_sim
+from harness import explain_server_errors, make_device, start_sim
 from test_rel_crash import assert_all_in_ksef_once, run_crash_cycles
 
 SHIM_SOURCE = Path(__file__).with_name("fsync_shadow.c")
@@ -66,10 +66,13 @@ def test_power_cut_after_every_kill_loses_no_acknowledged_invoice(tmp_path, scal
             rolled_back.append(cycle)
 
     try:
-        _, stats = run_crash_cycles(device, scale.powercut_cycles, seed=4321, after_kill=power_cut)
+        ledger, stats = run_crash_cycles(device, scale.powercut_cycles, seed=4321, after_kill=power_cut)
         assert rolled_back, "no cycle lost anything: the shim did not see the daemon's fsyncs"
         assert_all_in_ksef_once(device, sim, tmp_path)
     finally:
         device.kill()
         sim.stop()
     print(f"power cut: {scale.powercut_cycles} cycles, {len(rolled_back)} rolled back un-synced writes, {stats}")
+    reason = explain_server_errors(device, ledger.server_errors)
+    if reason:
+        pytest.xfail(reason)
