@@ -81,3 +81,30 @@ async def test_bulk_marks_are_all_or_nothing(store, ec_signer):
     await store.mark_accepted_many([(i, f"5265877635-20260302-01000{i:07d}-00") for i in ids[:3]])
     await store.mark_confirmed_many([(i, b"<upo/>") for i in ids[:3]])
     assert (await store.counts_by_state())["confirmed"] == 3
+
+
+async def test_a_10000_invoice_backlog_is_listed_for_upload_in_one_page_quickly(tmp_path):
+    import sqlite3
+    import time
+
+    path = tmp_path / "backlog.db"
+    await (await OutboxStore.open(path)).close()  # create the schema
+    con = sqlite3.connect(path)
+    now = "2026-03-02T08:00:00.000000+00:00"
+    con.executemany(
+        "INSERT INTO invoices (series, seq, number, xml, sha256, issue_date, created_at, offline_mode, deadline, "
+        "idempotency_key, request_hash, updated_at) VALUES ('FV', ?, ?, ?, ?, '2026-03-02', ?, 'offline24', ?, ?, 'h', ?)",
+        [(n, f"FV/{n}", b"<x/>", hashlib.sha256(str(n).encode()).digest(), now,
+          f"2026-03-{3 + n % 20:02d}", f"k{n}", now) for n in range(1, 10_001)])
+    con.commit()
+    con.close()
+    s = await OutboxStore.open(path)
+    try:
+        t = time.monotonic()
+        page = await s.list_for_upload(10_000)
+        elapsed = time.monotonic() - t
+    finally:
+        await s.close()
+    assert len(page) == 10_000 and all(r.xml == b"<x/>" for r in page)
+    assert [r.deadline for r in page] == sorted(r.deadline for r in page)  # most urgent first
+    assert elapsed < 3.0, f"list_for_upload took {elapsed:.1f}s for a 10 000 backlog"

@@ -382,13 +382,17 @@ class OutboxStore:
         (`domain.correction_ordering.upload_order` / `original_send_by`, done here in SQL).
         """
         limit = max(1, min(int(limit), UPLOAD_PAGE_MAX))
+        # The waiting corrections' deadlines are aggregated once (partial index invoices_corrects), not
+        # per row: a correlated subquery here made a 10 000-invoice backlog quadratic (minutes).
         async with self._reader.execute(
-            f"SELECT {_I_COLUMNS}, i.xml, "
-            "(SELECT MIN(c.deadline) FROM invoices AS c WHERE c.corrects_id = i.id AND c.state = 'issued') AS waiting "
+            "WITH waiting AS (SELECT corrects_id AS original, MIN(deadline) AS deadline FROM invoices "
+            "WHERE corrects_id IS NOT NULL AND state = 'issued' GROUP BY corrects_id) "
+            f"SELECT * FROM (SELECT {_I_COLUMNS}, i.xml, "
+            "COALESCE(MIN(i.deadline, w.deadline), i.deadline, w.deadline) AS due "
             "FROM invoices AS i LEFT JOIN invoices AS o ON o.id = i.corrects_id "
-            "WHERE i.state = 'issued' AND (i.corrects_id IS NULL OR o.state IN ('accepted','confirmed')) "
-            "ORDER BY COALESCE(MIN(i.deadline, waiting), i.deadline, waiting) IS NULL, "
-            "COALESCE(MIN(i.deadline, waiting), i.deadline, waiting), i.id LIMIT ?",
+            "LEFT JOIN waiting AS w ON w.original = i.id "
+            "WHERE i.state = 'issued' AND (i.corrects_id IS NULL OR o.state IN ('accepted','confirmed'))) "
+            "ORDER BY due IS NULL, due, id LIMIT ?",
             (limit,),
         ) as cur:
             return [_record(r[:-2], xml=bytes(r[-2])) for r in await cur.fetchall()]
