@@ -122,3 +122,39 @@ async def test_an_invoice_a_stored_correction_refers_to_is_kept(tmp_path, device
     expected = sorted([await _number(device, ids[1]), await _number(device, ids[2])])
     result = prune_archived(device.path, older_than_days=30, today=TODAY)
     assert sorted(result.pruned) == expected
+
+
+async def test_an_original_whose_correction_still_waits_for_upload_is_never_pruned(tmp_path, device, ec_signer):
+    ids = [await issue(device, ec_signer, issue_date=OLD) for _ in range(3)]
+    for i in ids:
+        await confirm(device, i)
+    kor = await issue(device, ec_signer, series="KOR/KASA1", issue_date=OLD)  # stays 'issued': not yet in KSeF
+    export_archive(device.path, tmp_path / "a", date_from=OLD, date_to=OLD)
+    con = sqlite3.connect(device.path)
+    con.execute("UPDATE invoices SET corrects_id = ?, kind = 'KOR' WHERE id = ?", (ids[0], kor))
+    con.commit()
+    con.close()
+    waiting = await _number(device, ids[0])
+    result = prune_archived(device.path, older_than_days=30, today=TODAY)
+    assert waiting not in result.pruned and waiting in _numbers(device.path)
+    assert (await device.get(kor)).state is InvoiceState.ISSUED and (await device.get(ids[0])).corrects_id is None
+
+
+async def test_an_invoice_with_a_technical_correction_is_exported_with_ksefs_file_and_kept(tmp_path, device, ec_signer):
+    ids = [await issue(device, ec_signer, issue_date=OLD) for _ in range(3)]
+    await confirm(device, ids[1])
+    await confirm(device, ids[2])
+    original = await device.get_xml(ids[0])
+    await device.mark_sending(ids[0], "20251031-SO-0000000000-000000000000-00")
+    await device.mark_rejected(ids[0], "430", "schema")
+    fixed = original + b"\n"  # a different file (other bytes) of the same sale
+    await device.record_correction(ids[0], xml=fixed, ksef_number="5265877635-20250110-0100001AF629-AF",
+                                   upo=b"<Potwierdzenie/>", session_ref="s", invoice_ref="i")
+    out = tmp_path / "a"
+    result = export_archive(device.path, out, date_from=OLD, date_to=OLD)
+    number = await _number(device, ids[0])
+    row = next(r for r in result.rows if r["number"] == number)
+    assert (out / row["xml_file"]).read_bytes() == original  # what the customer's KOD I points at
+    assert (out / row["ksef_xml_file"]).read_bytes() == fixed  # what KSeF holds under the KSeF number
+    pruned = prune_archived(device.path, older_than_days=30, today=TODAY).pruned
+    assert row["number"] not in pruned and await device.technical_correction(ids[0]) is not None

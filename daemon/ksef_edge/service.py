@@ -8,6 +8,8 @@ in-flight requests finish (an issuance transaction is never cut), then closes th
 Background work: the KSeF uplink (`ksef.runner.open_uplink`, own store connections) when
 `[ksef] uplink = "auto"` and a KSeF token is installed; the receipt print queue when [printer] is set.
 Both are told about each new invoice through `DaemonState.on_issued`; `add_background()` takes more.
+With [backup], `archive.monitor.BackupMonitor` runs the scheduled backups and keeps their age and
+alarm in `Daemon.backup` / `DaemonState.backup` (`.to_dict()`) and at /metrics.
 """
 from __future__ import annotations
 
@@ -152,6 +154,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.bound: tuple[str, int] | str | None = None
         self._uplink_close: Callable[[], Any] | None = None
+        self.backup: Any = None  # archive.monitor.BackupMonitor when [backup] is configured
 
     async def start(self) -> None:
         cfg = self.config
@@ -176,6 +179,7 @@ class Daemon:
             )
             await self._start_uplink()  # opens its own store connections first (their crash recovery runs now)
             await self._start_printer()
+            await self._start_backups()
             await self._listen(build_app(self.state))
         except BaseException:
             await self.stop()
@@ -214,6 +218,22 @@ class Daemon:
         self.state.printer = printer
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())
+
+    async def _start_backups(self) -> None:
+        """[backup]: scheduled encrypted backups, and their age/alarm in the status and at /metrics."""
+        assert self.state is not None
+        cfg = self.config.backup
+        if cfg is None:
+            log.info("backups: no [backup] section; run `ksef-edge backup create` by hand")
+            return
+        from .archive.monitor import BackupMonitor
+
+        monitor = BackupMonitor(cfg, self.config.store.path, registry=self.state.metrics.registry)
+        self.backup = monitor
+        self.state.backup = monitor  # type: ignore[attr-defined] - read by the API: state.backup.to_dict()
+        await monitor.refresh()
+        self.add_background("backup", monitor.run())
+        log.info("backups: to %s every %ss (keep %d); %s", cfg.dir, cfg.interval_s, cfg.keep, monitor.status.message)
 
     async def _start_uplink(self) -> None:
         """The KSeF uplink on its own store connections, when [ksef] uplink = "auto" and a KSeF token is installed."""

@@ -27,7 +27,7 @@ from .snapshot import connect_existing
 
 INDEX_COLUMNS = (
     "number", "issue_date", "kind", "buyer_nip", "buyer_name", "net", "vat", "gross",
-    "ksef_number", "state", "sha256_hex", "sha256_base64", "xml_file", "upo_file",
+    "ksef_number", "state", "sha256_hex", "sha256_base64", "xml_file", "upo_file", "ksef_xml_file",
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -95,7 +95,8 @@ def _export_rows(
             "WHERE issue_date BETWEEN ? AND ? ORDER BY issue_date, id",
             (date_from.isoformat(), date_to.isoformat()),
         )
-        for invoice_id, number, xml, sha256, issue_date, state, ksef_number, upo in cur:
+        corrected = _technical_corrections(con)
+        for invoice_id, number, xml, sha256, issue_date, state, ksef_number, upo in cur.fetchall():
             xml, sha256 = bytes(xml), bytes(sha256)
             if hashlib.sha256(xml).digest() != sha256:
                 raise ExportError(
@@ -119,6 +120,11 @@ def _export_rows(
                 upo_rel = f"upo/{base}.upo.xml"
                 (out_dir / "upo").mkdir(exist_ok=True)
                 _write_verified(out_dir / upo_rel, upo, hashlib.sha256(upo).digest(), f"the UPO of {number}")
+            ksef_rel = ""
+            if invoice_id in corrected:  # KSeF holds the technical correction's file, not the till's
+                fixed, fixed_sha = corrected[invoice_id]
+                ksef_rel = f"invoices/{base}.ksef.xml"
+                _write_verified(out_dir / ksef_rel, fixed, fixed_sha, f"the technical correction of {number}")
             rows.append({
                 "number": number,
                 "issue_date": issue_date,
@@ -134,6 +140,7 @@ def _export_rows(
                 "sha256_base64": base64.b64encode(sha256).decode("ascii"),
                 "xml_file": xml_rel,
                 "upo_file": upo_rel,
+                "ksef_xml_file": ksef_rel,
             })
             marks.append(ExportMark(invoice_id, number, sha256, upo is not None))
     finally:
@@ -142,6 +149,20 @@ def _export_rows(
     if (out_dir / "upo").exists():
         fsync_dir(out_dir / "upo")
     return rows, marks
+
+
+def _technical_corrections(con: sqlite3.Connection) -> dict[int, tuple[bytes, bytes]]:
+    """invoice id -> (accepted file, its SHA-256) for technically corrected invoices (schema v3+)."""
+    if not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'technical_corrections'").fetchone():
+        return {}
+    out = {}
+    for invoice_id, xml, sha256 in con.execute("SELECT invoice_id, xml, sha256 FROM technical_corrections"):
+        xml, sha256 = bytes(xml), bytes(sha256)
+        if hashlib.sha256(xml).digest() != sha256:
+            raise ExportError("hash_mismatch", f"the technical correction of invoice id {invoice_id} does not match "
+                                               "its stored hash; the database is damaged: restore the newest backup")
+        out[int(invoice_id)] = (xml, sha256)
+    return out
 
 
 def _write_index(out_dir: Path, rows: list[dict[str, str]], date_from: dt.date, date_to: dt.date, now: dt.datetime) -> None:

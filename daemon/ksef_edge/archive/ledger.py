@@ -1,9 +1,8 @@
 """Which invoices were exported to an archive, with the hash of what was written.
 
-Kept in the outbox database itself (table `archive_exports`, created here, outside the store's
-numbered migrations: it only adds a table and never touches `invoices`), so a backup or a device
-migration carries it along. Retention prunes only invoices whose exported hash matches the stored
-one and whose export included the UPO.
+Kept in the outbox database itself (table `archive_exports`, store migration v4), so a backup or a
+device migration carries it along. Retention prunes only invoices whose exported hash matches the
+stored one and whose export included the UPO.
 """
 from __future__ import annotations
 
@@ -11,17 +10,8 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
-TABLE_SQL = """
-CREATE TABLE IF NOT EXISTS archive_exports (
-    invoice_id   INTEGER PRIMARY KEY,
-    number       TEXT NOT NULL,
-    sha256       BLOB NOT NULL,
-    with_upo     INTEGER NOT NULL CHECK (with_upo IN (0, 1)),
-    exported_at  TEXT NOT NULL,
-    destination  TEXT NOT NULL,
-    pruned_at    TEXT
-) STRICT
-"""
+from ..store.migrations import latest_version, migrate_sync
+from .errors import ArchiveError
 
 
 @dataclass(frozen=True)
@@ -32,17 +22,24 @@ class ExportMark:
     with_upo: bool
 
 
-def ensure_table(con: sqlite3.Connection) -> None:
-    con.execute(TABLE_SQL)
+def ensure_schema(con: sqlite3.Connection) -> None:
+    """Bring an outbox the daemon has not opened since an update to the current schema (it has
+    `archive_exports` from migration v4 on). Call outside any transaction."""
+    if int(con.execute("PRAGMA user_version").fetchone()[0]) >= latest_version():
+        return
+    try:
+        migrate_sync(con)
+    except Exception as exc:  # noqa: BLE001 - MigrationError / SchemaTooNewError carry the reason
+        raise ArchiveError("schema", f"cannot bring the outbox to the current schema: {exc}") from None
 
 
 def record_exports(con: sqlite3.Connection, marks: list[ExportMark], destination: str, at: dt.datetime) -> None:
     """Remember the exports in one transaction; a later export of the same invoice replaces the mark
     unless it would downgrade it (an export without the UPO never hides an earlier one with it)."""
     stamp = at.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    ensure_schema(con)
     con.execute("BEGIN IMMEDIATE")
     try:
-        ensure_table(con)
         for m in marks:
             con.execute(
                 "INSERT INTO archive_exports (invoice_id, number, sha256, with_upo, exported_at, destination) "

@@ -2,7 +2,8 @@
 
 An invoice may go only when ALL hold: state `confirmed` with its UPO stored; issued before the
 cut-off; exported with its UPO, and the exported hash equals the stored one; no stored correction
-(KOR) refers to it. Unsent, rejected, unconfirmed or unarchived invoices are never touched.
+(KOR) refers to it, and it has no technical correction. Unsent, rejected, unconfirmed or unarchived
+invoices are never touched.
 
 The numbering position must survive: the store allocates the next number as MAX(seq)+1 of the
 series and row ids as MAX(id)+1, and its clock floor is the newest row. So the newest invoice of
@@ -16,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ledger import ensure_table
+from .ledger import ensure_schema
 from .snapshot import connect_existing
 
 _CANDIDATES = """
@@ -30,8 +31,11 @@ WHERE i.state = 'confirmed' AND i.upo IS NOT NULL
 {corrections}
 ORDER BY i.id
 """
-# schema v2+: an invoice a stored correction (KOR) refers to stays while that correction does
-_NOT_CORRECTED = "AND NOT EXISTS (SELECT 1 FROM invoices AS k WHERE k.corrects_id = i.id)"
+# an invoice a stored correction (KOR) refers to stays while that correction does (waiting for
+# upload or not: the KOR's own upload and receipt reprints read the original); an invoice with a
+# technical correction stays too (its accepted file lives in `technical_corrections`, keyed by it)
+_NOT_CORRECTED = ("AND NOT EXISTS (SELECT 1 FROM invoices AS k WHERE k.corrects_id = i.id) "
+                  "AND NOT EXISTS (SELECT 1 FROM technical_corrections AS t WHERE t.invoice_id = i.id)")
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,10 @@ def prune_archived(
     cutoff = today - dt.timedelta(days=older_than_days)
     con = connect_existing(Path(db_path))
     try:
+        ensure_schema(con)
         con.execute("BEGIN IMMEDIATE")  # decide and delete under the write lock: nothing changes between
         try:
-            ensure_table(con)
-            columns = {row[1] for row in con.execute("PRAGMA table_info(invoices)")}
-            sql = _CANDIDATES.format(corrections=_NOT_CORRECTED if "corrects_id" in columns else "")
+            sql = _CANDIDATES.format(corrections=_NOT_CORRECTED)  # ensure_schema: v4, so both exist
             doomed = [(int(i), str(n)) for i, n in con.execute(sql, {"cutoff": cutoff.isoformat()})]
             if doomed and not dry_run:
                 stamp = now.astimezone(dt.timezone.utc).isoformat(timespec="seconds")

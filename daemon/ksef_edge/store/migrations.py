@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlite3
+
 import aiosqlite
 
 from .records import MigrationError, SchemaTooNewError
@@ -96,6 +98,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        4,
+        "archive exports: which invoices an archive export holds, with the hash written (retention relies on it)",
+        (
+            # IF NOT EXISTS: releases before v4 created this same table from the archive code
+            """
+            CREATE TABLE IF NOT EXISTS archive_exports (
+                invoice_id   INTEGER PRIMARY KEY,
+                number       TEXT NOT NULL,
+                sha256       BLOB NOT NULL,
+                with_upo     INTEGER NOT NULL CHECK (with_upo IN (0, 1)),
+                exported_at  TEXT NOT NULL,
+                destination  TEXT NOT NULL,
+                pruned_at    TEXT
+            ) STRICT
+            """,
+        ),
+    ),
 )
 
 
@@ -129,6 +149,40 @@ async def migrate(conn: aiosqlite.Connection, migrations: tuple[Migration, ...] 
             await conn.commit()
         except BaseException as exc:
             await conn.rollback()
+            if isinstance(exc, Exception):
+                raise MigrationError(
+                    f"migration v{migration.version} ({migration.description}) failed: {exc}; "
+                    f"the database stays at v{have}"
+                ) from exc
+            raise
+        have = migration.version
+    return have
+
+
+def migrate_sync(con: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """`migrate` for a plain `sqlite3` connection in autocommit mode (`isolation_level=None`).
+
+    For the maintenance commands (export, prune, backup restore checks) that open the outbox without
+    the daemon: the same migrations, each in one transaction with its version bump.
+    """
+    have = int(con.execute("PRAGMA user_version").fetchone()[0])
+    target = latest_version(migrations)
+    if have > target:
+        raise SchemaTooNewError(
+            f"database schema v{have} is newer than this release understands (v{target}); "
+            "run the release that wrote it, or restore a backup"
+        )
+    for migration in migrations:
+        if migration.version <= have:
+            continue
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in migration.statements:
+                con.execute(statement)
+            con.execute(f"PRAGMA user_version = {int(migration.version)}")
+            con.execute("COMMIT")
+        except BaseException as exc:
+            con.execute("ROLLBACK")
             if isinstance(exc, Exception):
                 raise MigrationError(
                     f"migration v{migration.version} ({migration.description}) failed: {exc}; "
