@@ -7,6 +7,7 @@ import os
 import random
 import signal
 import subprocess
+import time
 from collections import Counter
 
 import pytest
@@ -107,8 +108,10 @@ async def test_uplink_killed_with_sigkill_mid_sending_still_delivers_exactly_onc
                     ids += await issue_invoices(issuer, ec_signer, 1, prefix=f"K{round_}")
                     await asyncio.sleep(0.02)
             await asyncio.sleep(rng.uniform(0.1, 0.8))                 # a random moment of sending
-            for _ in range(100):                                       # ...while invoices are in flight
-                if (await issuer.counts_by_state())["sending"]:
+            started = time.monotonic()                                 # ...while invoices are in flight: a busy
+            while time.monotonic() - started < 20:                     # machine may take seconds to start it
+                counts = await issuer.counts_by_state()
+                if counts["sending"] or not counts["issued"]:
                     break
                 await asyncio.sleep(0.01)
             in_flight = (await issuer.counts_by_state())["sending"]
