@@ -73,3 +73,30 @@ def test_the_unit_lets_the_daemon_write_backups_and_read_their_passphrase():
     assert backup["dir"] in writable
     creds = [c.split(":")[0] for c in re.findall(r"^LoadCredentialEncrypted=(.+)$", unit, re.M)]
     assert backup["passphrase_credential"] in creds
+
+
+async def test_reprint_on_accept_skips_a_backlog_the_customers_have_left(tmp_path):
+    """A copy with the KSeF number is for the customer at the till: not for invoices uploaded hours later."""
+    import datetime as dt
+
+    clock = {"now": dt.datetime.now(dt.timezone.utc)}
+    toml = '[printer]\nconnection = "none"\nreprint_on_accept = true\n'
+    async with in_process_daemon(tmp_path / "dev", extra_toml=toml, now=lambda: clock["now"]) as d:
+        printed: list[int] = []
+
+        class Printer:
+            state = "ok"
+
+            async def reprint(self, record, copy=True):
+                printed.append(record.id)
+
+        d.daemon.state.printer = Printer()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(d.base_url + "/v1/invoices", json=VALID_BODY,
+                                 headers={**d.auth, "Idempotency-Key": "p1"}) as r:
+                invoice_id = (await r.json())["id"]
+        await d.daemon._on_accepted(invoice_id, "5265877635-20260302-0100001AF629-AF")
+        assert printed == [invoice_id]
+        clock["now"] += dt.timedelta(hours=3)  # KSeF came back three hours later
+        await d.daemon._on_accepted(invoice_id, "5265877635-20260302-0100001AF629-AF")
+        assert printed == [invoice_id]

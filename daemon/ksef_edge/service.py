@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - depends on the machine
     _sd_daemon = None
 
 WATCHDOG_PING_TIMEOUT_S = 2.0
+REPRINT_ON_ACCEPT_MAX_AGE = dt.timedelta(hours=1)  # [printer] reprint_on_accept: only while the customer may be there
 
 
 # ------------------------------------------------------------------------------------ sd_notify
@@ -279,6 +280,8 @@ class Daemon:
         if not self.config.reprint_on_accept or state is None or state.printer is None or self.store is None:
             return
         record = await self.store.get(invoice_id)
+        if self._now() - record.created_at > REPRINT_ON_ACCEPT_MAX_AGE:
+            return  # a backlog uploaded after an outage: the customers have gone, no stack of copies
         if record.ksef_number is None:  # the uplink's commit is not visible yet on our reader: use what it told us
             record = dataclasses.replace(record, ksef_number=ksef_number)
         await state.printer.reprint(record)
