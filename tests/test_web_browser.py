@@ -250,7 +250,8 @@ def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) ->
 
 @pytest.mark.timeout(90)
 def test_status_warns_about_a_near_deadline_when_nothing_is_uploaded(tmp_path: Path, browser) -> None:
-    """A device whose uplink is off: the queue waits, tomorrow's deadline is shown in the warning colour."""
+    """A device whose uplink is off: the queue waits, tomorrow's deadline is shown in the warning colour;
+    the backup tile turns amber too, because the unsent invoice is in no backup yet."""
     import json
     import urllib.request
 
@@ -260,7 +261,12 @@ def test_status_warns_about_a_near_deadline_when_nothing_is_uploaded(tmp_path: P
 
     from daemon_fixtures import VALID_BODY, daemon_process
 
-    with daemon_process(tmp_path / "device") as dp:
+    secret = tmp_path / "backup-passphrase"
+    secret.write_text("correct horse battery staple 2026\n")
+    secret.chmod(0o600)
+    backup = (f'[backup]\ndir = "{tmp_path / "usb"}"\ninterval_s = 0\nalarm_grace_s = 0\n'
+              f'passphrase_file = "{secret}"\n')
+    with daemon_process(tmp_path / "device", extra_toml=backup) as dp:
         req = urllib.request.Request(dp.base_url + "/v1/invoices", data=json.dumps(VALID_BODY).encode(), method="POST",
                                      headers={**dp.auth, "Content-Type": "application/json", "Idempotency-Key": "w-1"})
         with urllib.request.urlopen(req, timeout=10) as resp:
@@ -285,4 +291,7 @@ def test_status_warns_about_a_near_deadline_when_nothing_is_uploaded(tmp_path: P
         assert browser.find_element(By.ID, "s-printer").text == "nie skonfigurowano"
         queue = browser.find_element(By.ID, "s-queue").text
         assert re.search(r"wystawiona \(czeka na KSeF\)\s+1", queue), queue
+        wait.until(lambda b: "warn" in b.find_element(By.ID, "t-backup").get_attribute("class").split())
+        assert browser.find_element(By.ID, "s-backup").text == "brak kopii"
+        assert "faktur bez kopii (jeszcze nie w KSeF): 1" in browser.find_element(By.ID, "s-backup-detail").text
         shot(browser, "web-status-deadline-warning", height=900)

@@ -231,7 +231,7 @@ class Daemon:
 
         monitor = BackupMonitor(cfg, self.config.store.path, registry=self.state.metrics.registry)
         self.backup = monitor
-        self.state.backup = monitor  # type: ignore[attr-defined] - read by the API: state.backup.to_dict()
+        self.state.backup = monitor  # read by the API: GET /v1/status `backup`, the status page
         await monitor.refresh()
         self.add_background("backup", monitor.run())
         log.info("backups: to %s every %ss (keep %d); %s", cfg.dir, cfg.interval_s, cfg.keep, monitor.status.message)

@@ -307,6 +307,7 @@ async def get_status(request: web.Request) -> web.Response:
             "queue": await state.store.counts_by_print_state(),
         },
         "corrections": await correction_status(state.store, now),
+        "backup": await state.backup_status(),
     }
     return web.json_response(body)
 

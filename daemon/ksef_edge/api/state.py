@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 CERT_WARN_DAYS = 30
 CLOCK_SYNC_CACHE_S = 10.0
+BACKUP_STATUS_MAX_AGE_S = 5.0  # /v1/status re-reads the backup medium at most this often (the page polls every 5 s)
 
 
 class PrintLink(Protocol):
@@ -28,6 +29,14 @@ class PrintLink(Protocol):
 
     @property
     def state(self) -> str: ...
+
+
+class BackupView(Protocol):
+    """The scheduled backups seen from the API (`archive.monitor.BackupMonitor`)."""
+
+    async def refresh(self) -> Any: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,12 @@ class DaemonState:
     clock_sync_probe: Callable[[], ClockSync] = clock_sync
     on_issued: list[Callable[[Any, Any], None]] = field(default_factory=list)  # (record, draft), after commit
     uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
+    backup: BackupView | None = None  # archive.monitor.BackupMonitor when [backup] is configured
     _corrections: Any = None
     _certificate_info: Any = None
     _totals: TotalsCache = field(default_factory=TotalsCache)
     _sync_cache: tuple[float, ClockSync] | None = None
+    _backup_checked: float = float("-inf")
 
     @property
     def corrections(self) -> Any:
@@ -126,6 +137,20 @@ class DaemonState:
                 out["reachability"] = "unreachable"
             out["uplink"] = st.to_dict()
         return out
+
+    async def backup_status(self) -> dict[str, Any]:
+        """`backup` in GET /v1/status: age of the last good backup, unprotected invoices, the alarm.
+
+        Re-read at most every `BACKUP_STATUS_MAX_AGE_S` (a listing of the medium and one indexed query),
+        so an invoice issued a moment ago counts as unprotected on the next poll, not a minute later.
+        """
+        if self.backup is None:
+            return {"configured": False, "alarm": False,
+                    "message": "no [backup] section: backups only by hand (`ksef-edge backup create`)"}
+        if time.monotonic() - self._backup_checked >= BACKUP_STATUS_MAX_AGE_S:
+            self._backup_checked = time.monotonic()
+            await self.backup.refresh()  # never raises: a failed probe is reported as an alarm
+        return {"configured": True, **self.backup.to_dict()}
 
     def certificate_info(self) -> Any:
         """The signer's certificate as `keystore.certificates.CertificateInfo` (read once: it cannot change while running)."""

@@ -410,8 +410,36 @@ async function refreshStatus() {
     tile("t-uplink", up ? "ok" : "warn");
   }
 
+  showBackup(s.backup || {});
+
   await refreshRecent();
   text("s-updated", "Aktualizacja: " + now.toLocaleTimeString("pl-PL"));
+}
+
+function fmtAge(seconds) {
+  if (seconds == null) return "—";
+  if (seconds < 120) return Math.round(seconds) + " s";
+  if (seconds < 7200) return Math.round(seconds / 60) + " min";
+  if (seconds < 172800) return Math.round(seconds / 3600) + " godz.";
+  return Math.round(seconds / 86400) + " dni";
+}
+
+// Backups ([backup]): the age of the last good one; amber when unsent invoices are in no backup (alarm).
+function showBackup(b) {
+  if (!b.configured) {
+    text("s-backup", "nie skonfigurowano");
+    text("s-backup-detail", "kopie tylko ręcznie: ksef-edge backup create");
+    tile("t-backup", "");
+    return;
+  }
+  text("s-backup", b.last_backup_at ? "ostatnia " + fmtAge(b.age_s) + " temu" : "brak kopii");
+  const parts = [];
+  if (b.unprotected_invoices) parts.push("faktur bez kopii (jeszcze nie w KSeF): " + b.unprotected_invoices);
+  if (b.alarm || !b.last_backup_at) parts.push(b.message);
+  if (b.last_error) parts.push("błąd ostatniej kopii: " + b.last_error);
+  parts.push("nośnik: " + b.dir);
+  text("s-backup-detail", parts.join(" · "));
+  tile("t-backup", b.alarm || b.last_error ? "warn" : "ok");
 }
 
 async function refreshRecent() {
