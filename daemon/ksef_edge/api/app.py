@@ -332,6 +332,10 @@ async def metrics(request: web.Request) -> web.Response:
     corrections = await correction_status(state.store, state.now())
     m.corrections_waiting.set(corrections["waiting"])
     m.corrections_at_risk.set(len(corrections["alarms"]))
+    if state.uplink is not None:  # its queue/alarm/deadline gauges are set by its status refresh (cached 5 s)
+        await state.uplink.refresh_status()
+    if state.backup is not None:  # ksef_edge_backup_* are set by the monitor's refresh (throttled to 5 s)
+        await state.backup_status()
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -1,10 +1,28 @@
-"""Prometheus metrics, one registry per daemon (so tests can run several in one process)."""
+"""Prometheus metrics, one registry per daemon (so tests can run several in one process).
+
+Parts that keep their own registry (the KSeF uplink's `ksef.status.UplinkMetrics`) are added with
+`Metrics.include(registry)`, so `/metrics` is one scrape with everything the daemon knows.
+"""
 from __future__ import annotations
+
+from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 - re-exported
 
+from prometheus_client.metrics_core import Metric
+
 from .. import __version__
+
+
+class _RegistryCollector:
+    """Yields another registry's metrics at each scrape (their values stay owned by that registry)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self._registry.collect()
 
 
 class Metrics:
@@ -37,6 +55,11 @@ class Metrics:
         self.can_issue = Gauge("ksef_edge_can_issue", "1 when the daemon can issue invoices", registry=r)
         info = Gauge("ksef_edge_build_info", "Version of the running daemon", ["version"], registry=r)
         info.labels(version=__version__).set(1)
+
+    def include(self, registry: CollectorRegistry) -> None:
+        """Serve `registry`'s metrics at /metrics too (its names must not clash with `ksef_edge_*`)."""
+        if registry is not self.registry:
+            self.registry.register(_RegistryCollector(registry))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
