@@ -30,6 +30,7 @@ from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
+from .technical_correction import technical_correction_json, technical_correction_of
 from .state import DaemonState
 
 log = logging.getLogger("ksef_edge.api")
@@ -52,6 +53,7 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/invoices", list_invoices)
     app.router.add_get("/v1/invoices/{id}", get_invoice)
     app.router.add_get("/v1/invoices/{id}/xml", get_invoice_xml)
+    app.router.add_get("/v1/invoices/{id}/corrected.xml", get_corrected_xml)
     app.router.add_post("/v1/invoices/{id}/reprint", reprint_invoice)
     app.router.add_post("/v1/invoices/{id}/corrections", post_correction)
     app.router.add_get("/v1/invoices/{id}/corrections", list_corrections)
@@ -240,6 +242,18 @@ async def get_invoice_xml(request: web.Request) -> web.Response:
     return web.Response(body=xml, content_type="application/xml", charset="utf-8")
 
 
+async def get_corrected_xml(request: web.Request) -> web.Response:
+    """The file KSeF accepted in place of a rejected invoice (`ksef-edge correct`); `/xml` keeps the original."""
+    state = request.app[STATE_KEY]
+    record = await _record(request)
+    correction = await technical_correction_of(state.store, record)
+    if correction is None:
+        raise ApiError(404, "no_technical_correction",
+                       f"invoice {record.number} has no technical correction (state {record.state.value}); "
+                       f"GET /v1/invoices/{record.id}/xml serves its file")
+    return web.Response(body=correction.xml, content_type="application/xml", charset="utf-8")
+
+
 async def reprint_invoice(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
@@ -365,8 +379,11 @@ def invoice_json(r: InvoiceRecord) -> dict[str, Any]:
 
 
 async def _full_json(state: DaemonState, r: InvoiceRecord, *, with_original: bool = True) -> dict[str, Any]:
-    """`invoice_json` plus `totals` (from the stored bytes) and, for a correction, the corrected invoice."""
+    """`invoice_json` plus `totals` (from the stored bytes), a technical correction if KSeF holds one,
+    and, for a correction invoice (KOR), the invoice it corrects."""
     body = invoice_json(r)
+    tc = await technical_correction_of(state.store, r)
+    body["technical_correction"] = technical_correction_json(r, tc) if tc is not None else None
     totals = await state.invoice_totals(r)
     body["totals"] = totals.to_json() if totals is not None else None
     if with_original and r.corrects_id is not None:

@@ -14,6 +14,7 @@ from typing import Any
 from ..printing import PrinterConfig
 from ..printing.receipt_layout import Block
 from ..store import InvoiceRecord, OutboxStore, PrintState
+from .technical_correction import technical_correction_of
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,17 @@ async def receipt_blocks(store: OutboxStore, record: InvoiceRecord, cfg: Printer
 
     Laid out from the stored XML bytes and QR links only, so the same row always gives the same
     bytes. The first print (`copy=False`) is the receipt handed over at issue: KOD I labelled OFFLINE.
-    A copy (`copy=True`, a reprint now) is marked as such and carries the KSeF number once known.
+    A copy (`copy=True`, a reprint now) is marked as such and carries the KSeF number once known; of a
+    technically corrected invoice it lays out the corrected document KSeF holds (its bytes, its KOD I /
+    KOD II, its KSeF number under KOD I), since the original's links no longer verify in KSeF.
     Raises `printing.fa3_receipt.Fa3ReadError` / `UnprintableTextError` (ValueError) if it cannot.
     """
     from ..printing.fa3_receipt import stored_receipt_blocks  # noqa: PLC0415 - lxml/escpos only when printing
 
+    corrected = await technical_correction_of(store, record) if copy else None
+    if corrected is not None:
+        return stored_receipt_blocks(corrected.xml, cfg, kod1_url=corrected.kod1_url, kod2_url=corrected.kod2_url,
+                                     ksef_number=corrected.ksef_number, copy=True)
     xml = record.xml if record.xml is not None else await store.get_xml(record.id)
     return stored_receipt_blocks(xml, cfg, kod1_url=record.kod1_url, kod2_url=record.kod2_url,
                                  ksef_number=record.ksef_number if copy else None, copy=copy)
