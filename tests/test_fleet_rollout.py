@@ -168,6 +168,7 @@ def _inventory(path: Path, ssh: SshServer, devices: list[Device]) -> None:
             "ksef_edge_config_src": str(path.parent / "configs" / f"{d.name}.toml"),
             "ksef_edge_certificate_src": str(path.parent / "certs" / f"{d.name}.crt"),
             "ksef_edge_csr_dir": str(path.parent / "csr"),
+            "ksef_edge_backup_passphrase_dir": str(path.parent / "backup-passphrases"),
             "ksef_edge_ready_timeout_s": 10,
             "ksef_edge_healthz_timeout_s": 40,
         }
@@ -259,6 +260,44 @@ class InvoiceClient:
 
 def _versions(fleet: Fleet) -> dict[str, str]:
     return {d.name: d.running_version() for d in fleet.devices}
+
+
+def test_install_gives_each_device_a_backup_passphrase_whose_copy_the_controller_keeps(fleet: Fleet):
+    """install.yml made each device's backup passphrase (the unit's ksef-edge-backup credential; here the
+    dev-supervisor's CREDENTIALS_DIRECTORY) and kept a copy on the controller: the copy opens a backup
+    the device writes, a re-run keeps the device's passphrase, and a device whose passphrase nobody off
+    the device knows is refused."""
+    copies = fleet.workdir / "backup-passphrases"
+    secrets = {}
+    for d in fleet.devices:
+        cred = d.prefix / "etc/ksef-edge/credentials/ksef-edge-backup"
+        copy = copies / f"{d.name}.passphrase"
+        assert cred.stat().st_mode & 0o777 == 0o600 and copy.stat().st_mode & 0o777 == 0o600
+        assert cred.read_text().strip() == copy.read_text().strip() and len(copy.read_text().strip()) >= 12
+        secrets[d.name] = cred.read_bytes()
+        env = {**os.environ, "CREDENTIALS_DIRECTORY": str(cred.parent)}  # what LoadCredentialEncrypted= gives
+        ke = [sys.executable, "-m", "ksef_edge", "backup"]
+        made = subprocess.run([*ke, "create", "--config", str(d.prefix / "etc/ksef-edge/device.toml"),
+                               "--dir", str(d.prefix / "media/ksef-backup")], capture_output=True, text=True,
+                              env=env, timeout=60)
+        assert made.returncode == 0, made.stderr
+        [backup] = (d.prefix / "media/ksef-backup").glob("*.kebak")
+        opened = subprocess.run([*ke, "verify", str(backup), "--passphrase-file", str(copy)],
+                                capture_output=True, text=True, timeout=60)
+        assert opened.returncode == 0, opened.stderr  # the shop can open it without the device
+    assert len(set(secrets.values())) == len(fleet.devices)  # one passphrase per device
+
+    running = fleet.devices[0].current_release().rsplit("/", 1)[-1]
+    release = next(k for k, path in fleet.releases.items() if f"-{running}.tar.gz" in path.name)
+    lost = copies / f"{fleet.devices[0].name}.passphrase"
+    lost.rename(lost.with_suffix(".away"))
+    try:
+        again = fleet.playbook("install.yml", release)
+    finally:
+        lost.with_suffix(".away").rename(lost)
+    assert again.returncode != 0 and "the controller has no copy" in " ".join(again.stdout.split()), again.stdout[-3000:]
+    for d in fleet.devices:  # never replaced: its backups need the passphrase they were made with
+        assert (d.prefix / "etc/ksef-edge/credentials/ksef-edge-backup").read_bytes() == secrets[d.name]
 
 
 def test_broken_selfcheck_release_is_rolled_back_and_the_rollout_stops(fleet: Fleet):
