@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hmac
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 from aiohttp import web
 
@@ -115,54 +116,25 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def post_invoice(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     started = time.perf_counter()
-    try:
+    with _refusals_counted(state):
         key = _idempotency_key(request)
         body = await _json_body(request)
         draft = parse_invoice_request(body)
         canonical = canonical_json(body)
-        # shielded: a client that hangs up mid-request must never cut the transaction
-        task = asyncio.ensure_future(
-            state.issuer.issue(draft, idempotency_key=key, request_hash=request_hash(canonical), request_json=canonical)
-        )
-        try:
-            record, created = await asyncio.shield(task)
-        except InvoiceError as exc:
-            raise ApiError(422, "invalid_invoice", exc.message, exc.field) from None
-        except ClockBehindError as exc:
-            raise ApiError(503, "clock_behind", str(exc)) from None
-        except IdempotencyConflictError as exc:
-            raise ApiError(409, "idempotency_conflict", str(exc), "Idempotency-Key") from None
-        except SchemaError as exc:
-            log.error("built XML failed the FA(3) schema (a bug): %s", exc)
-            raise ApiError(500, "schema_error", "the invoice could not be built as valid FA(3); nothing was stored") from None
-        except DomainError as exc:
-            raise ApiError(422, "invalid_invoice", str(exc)) from None
-    except ApiError as exc:
-        state.metrics.refused.labels(code=exc.code).inc()
-        raise
+        with _issue_errors("invoice", invalid_code="invalid_invoice"):
+            record, created = await _run_to_commit(state.issuer.issue(
+                draft, idempotency_key=key, request_hash=request_hash(canonical), request_json=canonical,
+            ))
     if created:
-        state.metrics.issued.inc()
-        state.metrics.issue_seconds.observe(time.perf_counter() - started)
         log.info("issued invoice id=%s number=%s", record.id, record.number)
-        for hook in state.on_issued:  # printer, uplink: the invoice is committed whatever they do
-            try:
-                hook(record, draft)
-            except Exception:  # noqa: BLE001
-                log.exception("post-issue hook failed for invoice %s", record.number)
-    else:
-        state.metrics.replayed.inc()
-    resp = web.json_response(await _full_json(state, record), status=201)
-    resp.headers["Location"] = f"/v1/invoices/{record.id}"
-    if not created:
-        resp.headers["Idempotent-Replayed"] = "true"
-    return resp
+    return await _issued_response(state, record, created, started, draft, document="invoice")
 
 
 async def post_correction(request: web.Request) -> web.Response:
     """A correction invoice (KOR) of invoice {id}: returns, price fixes (docs/corrections.md)."""
     state = request.app[STATE_KEY]
     started = time.perf_counter()
-    try:
+    with _refusals_counted(state):
         original_id = _id(request)
         key = _idempotency_key(request)
         body = await _json_body(request)
@@ -171,39 +143,68 @@ async def post_correction(request: web.Request) -> web.Response:
         except InvoiceError as exc:
             raise ApiError(422, "invalid_correction", exc.message, exc.field) from None
         canonical = canonical_json(body)
-        task = asyncio.ensure_future(state.corrections.issue(
-            original_id, correction_request, idempotency_key=key,
-            request_hash=correction_request_hash(original_id, canonical), request_json=canonical,
-        ))
-        try:
-            record, created = await asyncio.shield(task)  # shielded like an invoice: never cut the transaction
-        except NotFoundError as exc:
-            raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
-        except CorrectionRefusedError as exc:
-            raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
-        except InvoiceError as exc:
-            raise ApiError(422, "invalid_correction", exc.message, exc.field) from None
-        except ClockBehindError as exc:
-            raise ApiError(503, "clock_behind", str(exc)) from None
-        except IdempotencyConflictError as exc:
-            raise ApiError(409, "idempotency_conflict", str(exc), "Idempotency-Key") from None
-        except SchemaError as exc:
-            log.error("built KOR XML failed the FA(3) schema (a bug): %s", exc)
-            raise ApiError(500, "schema_error", "the correction could not be built as valid FA(3); nothing was stored") from None
-        except DomainError as exc:
-            raise ApiError(422, "invalid_correction", str(exc)) from None
+        with _issue_errors("correction", invalid_code="invalid_correction"):
+            try:
+                record, created = await _run_to_commit(state.corrections.issue(
+                    original_id, correction_request, idempotency_key=key,
+                    request_hash=correction_request_hash(original_id, canonical), request_json=canonical,
+                ))
+            except NotFoundError as exc:
+                raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
+            except CorrectionRefusedError as exc:
+                raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+    if created:
+        log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
+    return await _issued_response(state, record, created, started, None, document="correction")
+
+
+@contextlib.contextmanager
+def _refusals_counted(state: DaemonState) -> Iterator[None]:
+    """Count every refused issuance by its error code (ksef_edge_refused_total)."""
+    try:
+        yield
     except ApiError as exc:
         state.metrics.refused.labels(code=exc.code).inc()
         raise
+
+
+@contextlib.contextmanager
+def _issue_errors(document: str, *, invalid_code: str) -> Iterator[None]:
+    """What issuing an invoice or a correction may raise, as API errors (nothing was stored)."""
+    try:
+        yield
+    except InvoiceError as exc:
+        raise ApiError(422, invalid_code, exc.message, exc.field) from None
+    except ClockBehindError as exc:
+        raise ApiError(503, "clock_behind", str(exc)) from None
+    except IdempotencyConflictError as exc:
+        raise ApiError(409, "idempotency_conflict", str(exc), "Idempotency-Key") from None
+    except SchemaError as exc:
+        log.error("built %s XML failed the FA(3) schema (a bug): %s", document, exc)
+        raise ApiError(
+            500, "schema_error", f"the {document} could not be built as valid FA(3); nothing was stored"
+        ) from None
+    except DomainError as exc:
+        raise ApiError(422, invalid_code, str(exc)) from None
+
+
+async def _run_to_commit(issue: Awaitable[tuple[InvoiceRecord, bool]]) -> tuple[InvoiceRecord, bool]:
+    """Shielded: a client that hangs up mid-request must never cut the transaction."""
+    return await asyncio.shield(asyncio.ensure_future(issue))
+
+
+async def _issued_response(
+    state: DaemonState, record: InvoiceRecord, created: bool, started: float, draft: Any, *, document: str
+) -> web.Response:
+    """201 with the document; a new one is counted and handed to the post-issue hooks, a replay is marked."""
     if created:
         state.metrics.issued.inc()
         state.metrics.issue_seconds.observe(time.perf_counter() - started)
-        log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
-        for hook in state.on_issued:  # printer, uplink, as for an invoice
+        for hook in state.on_issued:  # printer, uplink: the document is committed whatever they do
             try:
-                hook(record, None)
+                hook(record, draft)
             except Exception:  # noqa: BLE001
-                log.exception("post-issue hook failed for correction %s", record.number)
+                log.exception("post-issue hook failed for %s %s", document, record.number)
     else:
         state.metrics.replayed.inc()
     resp = web.json_response(await _full_json(state, record), status=201)
