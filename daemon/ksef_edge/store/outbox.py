@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import sqlite3
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
 import aiosqlite
 
@@ -142,6 +142,21 @@ class OutboxStore:
             await self._reader.close()
             await self._writer.close()
 
+    @contextlib.asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer in one BEGIN IMMEDIATE transaction under the write lock: committed when the block
+        ends, rolled back when it raises (a block may end the transaction itself, e.g. a replay)."""
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                await conn.commit()
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.rollback()
+                raise
+
     async def _recover(self) -> None:
         """A print interrupted by a crash goes back to the queue; everything else is already consistent."""
         async with self._write_lock:
@@ -247,60 +262,52 @@ class OutboxStore:
         corrects_id: int | None = None,
     ) -> tuple[InvoiceRecord, bool]:
         now_text = _utc(created_at)
-        async with self._write_lock:
-            conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                existing = await self._by_key(conn, idempotency_key)
-                if existing is not None:
-                    await conn.rollback()
-                    if existing.request_hash != request_hash:
-                        raise IdempotencyConflictError(
-                            f"Idempotency-Key {idempotency_key!r} was already used for a different request "
-                            f"(invoice {existing.number}); use a new key for a new invoice"
-                        )
-                    return existing, False
-                floor = await self._floor(conn)
-                if floor is not None and created_at < floor - dt.timedelta(seconds=floor_tolerance_s):
-                    raise ClockBehindError(created_at, floor)
-                effective = max(created_at, floor) if floor is not None else created_at
-                series_name = series(effective) if callable(series) else series
-                async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series_name,)) as cur:
-                    seq = int((await cur.fetchone())[0]) + 1
-                new = await make(conn, seq, effective)
-                cur = await conn.execute(
-                    "INSERT INTO invoices (series, seq, number, xml, sha256, issue_date, created_at, kod1_url, "
-                    "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, request_json, "
-                    "updated_at, kind, corrects_id, correction_request_json) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        series_name,
-                        seq,
-                        new.number,
-                        new.xml,
-                        new.sha256,
-                        new.issue_date.isoformat(),
-                        _utc(effective),
-                        new.kod1_url,
-                        new.kod2_url,
-                        new.cert_serial,
-                        new.offline_mode,
-                        new.deadline.isoformat() if new.deadline else None,
-                        idempotency_key,
-                        request_hash,
-                        request_json,
-                        now_text,
-                        "KOR" if corrects_id is not None else "VAT",
-                        corrects_id,
-                        new.correction_request_json if corrects_id is not None else None,
-                    ),
-                )
-                invoice_id = cur.lastrowid
-                await conn.commit()
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.rollback()
-                raise
+        async with self._write_transaction() as conn:
+            existing = await self._by_key(conn, idempotency_key)
+            if existing is not None:
+                await conn.rollback()
+                if existing.request_hash != request_hash:
+                    raise IdempotencyConflictError(
+                        f"Idempotency-Key {idempotency_key!r} was already used for a different request "
+                        f"(invoice {existing.number}); use a new key for a new invoice"
+                    )
+                return existing, False
+            floor = await self._floor(conn)
+            if floor is not None and created_at < floor - dt.timedelta(seconds=floor_tolerance_s):
+                raise ClockBehindError(created_at, floor)
+            effective = max(created_at, floor) if floor is not None else created_at
+            series_name = series(effective) if callable(series) else series
+            async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series_name,)) as cur:
+                seq = int((await cur.fetchone())[0]) + 1
+            new = await make(conn, seq, effective)
+            cur = await conn.execute(
+                "INSERT INTO invoices (series, seq, number, xml, sha256, issue_date, created_at, kod1_url, "
+                "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, request_json, "
+                "updated_at, kind, corrects_id, correction_request_json) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    series_name,
+                    seq,
+                    new.number,
+                    new.xml,
+                    new.sha256,
+                    new.issue_date.isoformat(),
+                    _utc(effective),
+                    new.kod1_url,
+                    new.kod2_url,
+                    new.cert_serial,
+                    new.offline_mode,
+                    new.deadline.isoformat() if new.deadline else None,
+                    idempotency_key,
+                    request_hash,
+                    request_json,
+                    now_text,
+                    "KOR" if corrects_id is not None else "VAT",
+                    corrects_id,
+                    new.correction_request_json if corrects_id is not None else None,
+                ),
+            )
+            invoice_id = cur.lastrowid
         record = await self._get(self._reader, invoice_id)
         return record, True
 
@@ -344,16 +351,7 @@ class OutboxStore:
         self, *, state: InvoiceState | None = None, limit: int = 50, after: int = 0
     ) -> list[InvoiceRecord]:
         """Page through invoices by id (`after` = last id of the previous page)."""
-        limit = max(1, min(int(limit), LIST_LIMIT_MAX))
-        sql = f"SELECT {_COLUMNS} FROM invoices WHERE id > ?"
-        params: list[Any] = [int(after)]
-        if state is not None:
-            sql += " AND state = ?"
-            params.append(InvoiceState(state).value)
-        sql += " ORDER BY id LIMIT ?"
-        params.append(limit)
-        async with self._reader.execute(sql, params) as cur:
-            return [_record(r) for r in await cur.fetchall()]
+        return await self._page("id > ?", int(after), "id", state, limit)
 
     async def list_newest_first(
         self, *, state: InvoiceState | None = None, limit: int = 50, before: int | None = None
@@ -362,14 +360,18 @@ class OutboxStore:
 
         Added for the API's `GET /v1/invoices?order=desc` (the page's recent list); mirrors `list`.
         """
-        limit = max(1, min(int(limit), LIST_LIMIT_MAX))
-        sql = f"SELECT {_COLUMNS} FROM invoices WHERE id < ?"
-        params: list[Any] = [int(before) if before is not None else 2**63 - 1]
+        return await self._page("id < ?", int(before) if before is not None else 2**63 - 1, "id DESC", state, limit)
+
+    async def _page(
+        self, cursor_sql: str, cursor: int, order_sql: str, state: InvoiceState | None, limit: int
+    ) -> list[InvoiceRecord]:
+        sql = f"SELECT {_COLUMNS} FROM invoices WHERE {cursor_sql}"
+        params: list[Any] = [cursor]
         if state is not None:
             sql += " AND state = ?"
             params.append(InvoiceState(state).value)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
+        sql += f" ORDER BY {order_sql} LIMIT ?"
+        params.append(max(1, min(int(limit), LIST_LIMIT_MAX)))
         async with self._reader.execute(sql, params) as cur:
             return [_record(r) for r in await cur.fetchall()]
 
@@ -420,15 +422,15 @@ class OutboxStore:
         return await self.list(state=state, limit=limit)
 
     async def counts_by_state(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in InvoiceState}
-        async with self._reader.execute("SELECT state, COUNT(*) FROM invoices GROUP BY state") as cur:
-            for state, n in await cur.fetchall():
-                counts[state] = int(n)
-        return counts
+        return await self._counts("state", InvoiceState)
 
     async def counts_by_print_state(self) -> dict[str, int]:
-        counts = {s.value: 0 for s in PrintState}
-        async with self._reader.execute("SELECT print_state, COUNT(*) FROM invoices GROUP BY print_state") as cur:
+        return await self._counts("print_state", PrintState)
+
+    async def _counts(self, column: str, states: Iterable[InvoiceState | PrintState]) -> dict[str, int]:
+        """Invoices per value of `column`, every state present (0 when none)."""
+        counts = {s.value: 0 for s in states}
+        async with self._reader.execute(f"SELECT {column}, COUNT(*) FROM invoices GROUP BY {column}") as cur:
             for state, n in await cur.fetchall():
                 counts[state] = int(n)
         return counts
@@ -535,38 +537,30 @@ class OutboxStore:
             raise InvalidTransitionError(f"invoice {invoice_id}: the corrected XML and its UPO must be non-empty")
         digest = hashlib.sha256(bytes(xml)).digest()
         now = _utc(dt.datetime.now(dt.timezone.utc))
-        async with self._write_lock:
-            conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                async with conn.execute("SELECT state, sha256, reject_code FROM invoices WHERE id = ?",
-                                        (invoice_id,)) as cur:
-                    row = await cur.fetchone()
-                if row is None:
-                    raise NotFoundError(f"invoice {invoice_id} does not exist")
-                if row[0] != InvoiceState.REJECTED.value:
-                    raise InvalidTransitionError(
-                        f"invoice {invoice_id} is {row[0]!r}; only a 'rejected' invoice takes a technical correction")
-                if bytes(row[1]) == digest:
-                    raise InvalidTransitionError(
-                        f"invoice {invoice_id}: the corrected file is byte-identical to the rejected one")
-                await conn.execute(
-                    "INSERT INTO technical_corrections (invoice_id, xml, sha256, kod1_url, kod2_url, cert_serial, "
-                    "ksef_number, upo, session_ref, invoice_ref, reject_code, created_at) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (invoice_id, bytes(xml), digest, kod1_url, kod2_url, cert_serial, ksef_number, bytes(upo),
-                     session_ref, invoice_ref, row[2], now),
-                )
-                await conn.execute(
-                    "UPDATE invoices SET state = 'confirmed', ksef_number = ?, upo = ?, ksef_session_ref = ?, "
-                    "ksef_invoice_ref = ?, updated_at = ? WHERE id = ?",
-                    (ksef_number, bytes(upo), session_ref, invoice_ref, now, invoice_id),
-                )
-                await conn.commit()
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.rollback()
-                raise
+        async with self._write_transaction() as conn:
+            async with conn.execute("SELECT state, sha256, reject_code FROM invoices WHERE id = ?",
+                                    (invoice_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"invoice {invoice_id} does not exist")
+            if row[0] != InvoiceState.REJECTED.value:
+                raise InvalidTransitionError(
+                    f"invoice {invoice_id} is {row[0]!r}; only a 'rejected' invoice takes a technical correction")
+            if bytes(row[1]) == digest:
+                raise InvalidTransitionError(
+                    f"invoice {invoice_id}: the corrected file is byte-identical to the rejected one")
+            await conn.execute(
+                "INSERT INTO technical_corrections (invoice_id, xml, sha256, kod1_url, kod2_url, cert_serial, "
+                "ksef_number, upo, session_ref, invoice_ref, reject_code, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (invoice_id, bytes(xml), digest, kod1_url, kod2_url, cert_serial, ksef_number, bytes(upo),
+                 session_ref, invoice_ref, row[2], now),
+            )
+            await conn.execute(
+                "UPDATE invoices SET state = 'confirmed', ksef_number = ?, upo = ?, ksef_session_ref = ?, "
+                "ksef_invoice_ref = ?, updated_at = ? WHERE id = ?",
+                (ksef_number, bytes(upo), session_ref, invoice_ref, now, invoice_id),
+            )
         log.info("invoice %s: technical correction accepted as %s", invoice_id, ksef_number)
         return await self._get(self._reader, invoice_id)
 
@@ -628,31 +622,7 @@ class OutboxStore:
     async def _transition(
         self, invoice_id: int, allowed: Iterable[InvoiceState], to: InvoiceState, values: dict[str, Any]
     ) -> None:
-        allowed = sorted(s.value for s in allowed)
-        sets = ", ".join(f"{col} = ?" for col in values)
-        marks = ",".join("?" for _ in allowed)
-        async with self._write_lock:
-            conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = await conn.execute(
-                    f"UPDATE invoices SET state = ?, {sets}, updated_at = ? WHERE id = ? AND state IN ({marks})",
-                    (to.value, *values.values(), _utc(dt.datetime.now(dt.timezone.utc)), invoice_id, *allowed),
-                )
-                if cur.rowcount != 1:
-                    async with conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)) as c2:
-                        row = await c2.fetchone()
-                    if row is None:
-                        raise NotFoundError(f"invoice {invoice_id} does not exist")
-                    raise InvalidTransitionError(
-                        f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
-                        f"{' or '.join(repr(a) for a in allowed)}"
-                    )
-                await conn.commit()
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.rollback()
-                raise
+        await self._set_states([(invoice_id, tuple(values.values()))], allowed, to, tuple(values))
         log.info("invoice %s -> %s", invoice_id, to.value)
 
     async def _transition_many(
@@ -665,32 +635,37 @@ class OutboxStore:
         """`_transition` for many invoices in one transaction; all or nothing."""
         if not items:
             return
+        await self._set_states(items, allowed, to, columns, batch=True)
+        log.info("%d invoice(s) -> %s", len(items), to.value)
+
+    async def _set_states(
+        self,
+        items: Sequence[tuple[int, tuple[Any, ...]]],
+        allowed: Iterable[InvoiceState],
+        to: InvoiceState,
+        columns: tuple[str, ...],
+        *,
+        batch: bool = False,
+    ) -> None:
+        """Move each `(invoice_id, values of columns)` from an `allowed` state to `to`, in one transaction."""
         allowed = sorted(s.value for s in allowed)
         sets = ", ".join(f"{col} = ?" for col in columns)
         marks = ",".join("?" for _ in allowed)
         sql = f"UPDATE invoices SET state = ?, {sets}, updated_at = ? WHERE id = ? AND state IN ({marks})"
         stamp = _utc(dt.datetime.now(dt.timezone.utc))
-        async with self._write_lock:
-            conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                for invoice_id, values in items:
-                    cur = await conn.execute(sql, (to.value, *values, stamp, invoice_id, *allowed))
-                    if cur.rowcount != 1:
-                        async with conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)) as c2:
-                            row = await c2.fetchone()
-                        if row is None:
-                            raise NotFoundError(f"invoice {invoice_id} does not exist")
-                        raise InvalidTransitionError(
-                            f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
-                            f"{' or '.join(repr(a) for a in allowed)} (none of the {len(items)} changed)"
-                        )
-                await conn.commit()
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.rollback()
-                raise
-        log.info("%d invoice(s) -> %s", len(items), to.value)
+        async with self._write_transaction() as conn:
+            for invoice_id, values in items:
+                cur = await conn.execute(sql, (to.value, *values, stamp, invoice_id, *allowed))
+                if cur.rowcount != 1:
+                    async with conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)) as c2:
+                        row = await c2.fetchone()
+                    if row is None:
+                        raise NotFoundError(f"invoice {invoice_id} does not exist")
+                    raise InvalidTransitionError(
+                        f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
+                        f"{' or '.join(repr(a) for a in allowed)}"
+                        + (f" (none of the {len(items)} changed)" if batch else "")
+                    )
 
     # -------------------------------------------------------------------------------- internals
 
