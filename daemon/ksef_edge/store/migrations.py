@@ -129,18 +129,27 @@ async def current_version(conn: aiosqlite.Connection) -> int:
     return int(row[0])
 
 
-async def migrate(conn: aiosqlite.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
-    """Bring the schema to the newest version; returns it. `conn` must be in autocommit mode."""
-    have = await current_version(conn)
+def _pending(have: int, migrations: tuple[Migration, ...]) -> list[Migration]:
+    """The migrations a database at version `have` still needs; refuses a schema newer than this release."""
     target = latest_version(migrations)
     if have > target:
         raise SchemaTooNewError(
             f"database schema v{have} is newer than this release understands (v{target}); "
             "run the release that wrote it, or restore a backup"
         )
-    for migration in migrations:
-        if migration.version <= have:
-            continue
+    return [m for m in migrations if m.version > have]
+
+
+def _failed(migration: Migration, have: int, exc: Exception) -> MigrationError:
+    return MigrationError(
+        f"migration v{migration.version} ({migration.description}) failed: {exc}; the database stays at v{have}"
+    )
+
+
+async def migrate(conn: aiosqlite.Connection, migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
+    """Bring the schema to the newest version; returns it. `conn` must be in autocommit mode."""
+    have = await current_version(conn)
+    for migration in _pending(have, migrations):
         await conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in migration.statements:
@@ -150,10 +159,7 @@ async def migrate(conn: aiosqlite.Connection, migrations: tuple[Migration, ...] 
         except BaseException as exc:
             await conn.rollback()
             if isinstance(exc, Exception):
-                raise MigrationError(
-                    f"migration v{migration.version} ({migration.description}) failed: {exc}; "
-                    f"the database stays at v{have}"
-                ) from exc
+                raise _failed(migration, have, exc) from exc
             raise
         have = migration.version
     return have
@@ -166,15 +172,7 @@ def migrate_sync(con: sqlite3.Connection, migrations: tuple[Migration, ...] = MI
     the daemon: the same migrations, each in one transaction with its version bump.
     """
     have = int(con.execute("PRAGMA user_version").fetchone()[0])
-    target = latest_version(migrations)
-    if have > target:
-        raise SchemaTooNewError(
-            f"database schema v{have} is newer than this release understands (v{target}); "
-            "run the release that wrote it, or restore a backup"
-        )
-    for migration in migrations:
-        if migration.version <= have:
-            continue
+    for migration in _pending(have, migrations):
         con.execute("BEGIN IMMEDIATE")
         try:
             for statement in migration.statements:
@@ -184,10 +182,7 @@ def migrate_sync(con: sqlite3.Connection, migrations: tuple[Migration, ...] = MI
         except BaseException as exc:
             con.execute("ROLLBACK")
             if isinstance(exc, Exception):
-                raise MigrationError(
-                    f"migration v{migration.version} ({migration.description}) failed: {exc}; "
-                    f"the database stays at v{have}"
-                ) from exc
+                raise _failed(migration, have, exc) from exc
             raise
         have = migration.version
     return have
