@@ -20,11 +20,11 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from .errors import SchemaError
-from .invoice import Invoice, PriceKind, VatRate
+from .invoice import Invoice, Line, PriceKind, VatRate
 from .totals import Totals, compute_totals
 
 if TYPE_CHECKING:
-    from .correction import Correction
+    from .correction import Correction, CorrectionRow, CorrectionTotals
 
 FA3_NS = "http://crd.gov.pl/wzor/2025/06/25/13775/"
 UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
@@ -243,6 +243,36 @@ def _adnotacje(E: ElementMaker, invoice: Invoice) -> etree._Element:
     )
 
 
+def _fa_head(
+    E: ElementMaker, invoice: Invoice, *, issue_date: dt.date, number: str,
+    totals: "Totals | CorrectionTotals", kind: str,
+) -> etree._Element:
+    """`Fa` up to RodzajFaktury: currency, P_1, place of issue (the invoice's), P_2, per-rate amounts, annotations."""
+    fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(issue_date.isoformat()))
+    if invoice.place_of_issue:
+        fa.append(E.P_1M(invoice.place_of_issue))
+    fa.append(E.P_2(number))
+    _rate_amounts(E, fa, totals.by_rate, totals.gross)
+    fa.append(_adnotacje(E, invoice))
+    fa.append(E.RodzajFaktury(kind))
+    return fa
+
+
+def _fa_wiersz(
+    E: ElementMaker, number: int, line: "Line | CorrectionRow", value: Decimal, *, gross: bool
+) -> etree._Element:
+    """One FaWiersz (an invoice line, or a KOR row before/after the correction)."""
+    return E.FaWiersz(
+        E.NrWierszaFa(str(number)),
+        E.P_7(line.name),
+        E.P_8A(line.unit),
+        E.P_8B(_plain(line.quantity)),
+        E("P_9B" if gross else "P_9A", _plain(line.unit_price)),
+        E("P_11A" if gross else "P_11", _amount(value)),
+        E.P_12(line.vat_rate.fa3_code),
+    )
+
+
 def _serialize(root: etree._Element) -> bytes:
     xml = _XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
     validate_fa3(xml)
@@ -256,29 +286,12 @@ def build_fa3(invoice: Invoice, *, system_info: str, totals: Totals | None = Non
     header = _header(E, invoice.created_at, system_info)
     podmiot1, podmiot2 = _parties(E, invoice)
 
-    fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(invoice.issue_date.isoformat()))
-    if invoice.place_of_issue:
-        fa.append(E.P_1M(invoice.place_of_issue))
-    fa.append(E.P_2(invoice.number))
-    _rate_amounts(E, fa, totals.by_rate, totals.gross)
-    fa.append(_adnotacje(E, invoice))
-    fa.append(E.RodzajFaktury("VAT"))
+    fa = _fa_head(E, invoice, issue_date=invoice.issue_date, number=invoice.number, totals=totals, kind="VAT")
     for key, value in invoice.extra.items():
         fa.append(E.DodatkowyOpis(E.Klucz(key), E.Wartosc(value)))
     gross = totals.price_kind is PriceKind.GROSS
     for item in totals.lines:
-        line = item.line
-        fa.append(
-            E.FaWiersz(
-                E.NrWierszaFa(str(item.number)),
-                E.P_7(line.name),
-                E.P_8A(line.unit),
-                E.P_8B(_plain(line.quantity)),
-                E("P_9B" if gross else "P_9A", _plain(line.unit_price)),
-                E("P_11A" if gross else "P_11", _amount(item.value)),
-                E.P_12(line.vat_rate.fa3_code),
-            )
-        )
+        fa.append(_fa_wiersz(E, item.number, item.line, item.value, gross=gross))
     payment = invoice.payment
     platnosc = E.Platnosc()
     if payment.paid:
@@ -309,13 +322,7 @@ def build_fa3_kor(correction: "Correction", *, system_info: str) -> bytes:
     header = _header(E, correction.created_at, system_info)
     podmiot1, podmiot2 = _parties(E, invoice)
 
-    fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(correction.issue_date.isoformat()))
-    if invoice.place_of_issue:
-        fa.append(E.P_1M(invoice.place_of_issue))
-    fa.append(E.P_2(correction.number))
-    _rate_amounts(E, fa, totals.by_rate, totals.gross)
-    fa.append(_adnotacje(E, invoice))
-    fa.append(E.RodzajFaktury("KOR"))
+    fa = _fa_head(E, invoice, issue_date=correction.issue_date, number=correction.number, totals=totals, kind="KOR")
     fa.append(E.PrzyczynaKorekty(request.reason))
     fa.append(E.TypKorekty(correction.effect.value))
     reference = [
@@ -329,15 +336,7 @@ def build_fa3_kor(correction: "Correction", *, system_info: str) -> bytes:
     fa.append(E.DaneFaKorygowanej(*reference))
     gross = totals.price_kind is PriceKind.GROSS
     for row in correction.rows:
-        item = E.FaWiersz(
-            E.NrWierszaFa(str(row.number)),
-            E.P_7(row.name),
-            E.P_8A(row.unit),
-            E.P_8B(_plain(row.quantity)),
-            E("P_9B" if gross else "P_9A", _plain(row.unit_price)),
-            E("P_11A" if gross else "P_11", _amount(row.value)),
-            E.P_12(row.vat_rate.fa3_code),
-        )
+        item = _fa_wiersz(E, row.number, row, row.value, gross=gross)
         if row.before:
             item.append(E.StanPrzed("1"))
         fa.append(item)
