@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ksef_edge.domain.fa3 import FA3_NS
+from ksef_edge.domain.fa3 import FA3_NS, safe_parser
 
 CORRECTION_KINDS = frozenset({"KOR", "KOR_ZAL", "KOR_ROZ"})
 _NS = {"fa": FA3_NS}
-
-
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def missing_originals(xml: bytes, *, seller_nip: str, accepted: dict[tuple, str], by_ksef_number: dict[str, str],
@@ -29,7 +25,7 @@ def missing_originals(xml: bytes, *, seller_nip: str, accepted: dict[tuple, str]
     `accepted`: (NIP, RodzajFaktury, P_2) -> invoice ref; `by_ksef_number`: KSeF number -> ref;
     `issue_date_of`: ref -> P_1 (ISO) of the accepted invoice.
     """
-    root = etree.fromstring(xml, _parser())
+    root = etree.fromstring(xml, safe_parser())
     problems = []
     for ref in root.iterfind("fa:Fa/fa:DaneFaKorygowanej", _NS):
         number = (ref.findtext("fa:NrFaKorygowanej", namespaces=_NS) or "").strip()

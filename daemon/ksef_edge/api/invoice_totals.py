@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from ..domain.fa3 import safe_parser
+
 _NET = re.compile(r"^P_13_\d+(_\d+)?$")
 _VAT = re.compile(r"^P_14_\d+$")
 CACHE_MAX = 4096
@@ -33,9 +35,8 @@ class InvoiceTotals:
 
 
 def totals_from_fa3(xml: bytes) -> InvoiceTotals:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        root = etree.fromstring(xml, parser)
+        root = etree.fromstring(xml, safe_parser())
     except etree.XMLSyntaxError as exc:
         raise TotalsReadError(f"stored XML does not parse: {exc}") from None
     fa = next((el for el in root if etree.QName(el).localname == "Fa"), None)

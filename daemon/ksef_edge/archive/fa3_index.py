@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from ..domain.fa3 import FA3_NS
+from ..domain.fa3 import FA3_NS, safe_parser
 
 _NET = re.compile(r"^P_13_\d+(_\d+)?$")
 _VAT = re.compile(r"^P_14_[1-5]$")
@@ -30,14 +30,10 @@ class IndexFields:
     gross: Decimal
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False, huge_tree=False)
-
-
 def index_fields(xml: bytes) -> IndexFields:
     """Raises ValueError naming the problem when the bytes are not a readable FA(3) invoice."""
     try:
-        root = etree.fromstring(xml, _parser())
+        root = etree.fromstring(xml, safe_parser())
     except etree.XMLSyntaxError as exc:
         raise ValueError(f"not well-formed XML: {exc}") from None
     ns = {"fa": FA3_NS}

@@ -22,7 +22,7 @@ from ..domain.correction import CorrectedInvoice, CorrectionRequest, build_corre
 from ..domain.correction_issuance import issue_correction
 from ..domain.deadlines import OfflineMode
 from ..domain.errors import InvoiceError
-from ..domain.fa3 import FA3_NS, build_fa3
+from ..domain.fa3 import FA3_NS, build_fa3, safe_parser
 from ..domain.invoice import Address, Invoice, Party
 from ..domain.qr import QrEnvironment
 from ..domain.signer import Signer
@@ -44,10 +44,6 @@ class CorrectionRefusedError(Exception):
         self.field = field
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
 def original_invoice(record: InvoiceRecord, request_json: str) -> Invoice:
     """The domain invoice behind a stored VAT row; raises CorrectionRefusedError if it cannot be
     rebuilt byte for byte (then a correction would describe another document than the customer's)."""
@@ -59,7 +55,7 @@ def original_invoice(record: InvoiceRecord, request_json: str) -> Invoice:
             f"invoice {record.number} was not issued through POST /v1/invoices on this device; "
             "correct it in the system that issued it", "id")
     assert record.xml is not None
-    root = etree.fromstring(record.xml, _parser())
+    root = etree.fromstring(record.xml, safe_parser())
     ns = {"fa": FA3_NS}
 
     def text(path: str) -> str | None:

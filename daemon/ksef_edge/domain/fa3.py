@@ -86,7 +86,8 @@ def upo_schema() -> etree.XMLSchema:
     return _compile(UPO_XSD)
 
 
-def _safe_parser() -> etree.XMLParser:
+def safe_parser() -> etree.XMLParser:
+    """The parser for stored or received FA(3)/UPO bytes: no network, no entities, no DTD, no huge trees."""
     return etree.XMLParser(
         no_network=True, resolve_entities=False, load_dtd=False, huge_tree=False, remove_blank_text=False
     )
@@ -101,7 +102,7 @@ def _parse_checked(xml: bytes, what: str) -> etree._ElementTree:
     if xml.startswith(b"\xef\xbb\xbf"):
         raise SchemaError(f"{what}: starts with a UTF-8 BOM; KSeF requires UTF-8 without BOM")
     try:
-        tree = etree.ElementTree(etree.fromstring(bytes(xml), _safe_parser()))
+        tree = etree.ElementTree(etree.fromstring(bytes(xml), safe_parser()))
     except etree.XMLSyntaxError as exc:
         raise SchemaError(f"{what}: not well-formed XML: {exc}") from None
     if tree.docinfo.doctype:

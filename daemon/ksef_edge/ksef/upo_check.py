@@ -4,10 +4,8 @@ from __future__ import annotations
 from lxml import etree
 
 from ..domain.errors import SchemaError
-from ..domain.fa3 import validate_upo
+from ..domain.fa3 import UPO_NS, safe_parser, validate_upo
 from .errors import KsefProtocolError
-
-UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
 
 
 def check_upo(xml: bytes, *, invoice_hash_b64: str, ksef_number: str) -> None:
@@ -16,8 +14,7 @@ def check_upo(xml: bytes, *, invoice_hash_b64: str, ksef_number: str) -> None:
         validate_upo(xml)
     except SchemaError as exc:
         raise KsefProtocolError(f"UPO rejected: {exc}") from exc
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    root = etree.fromstring(xml, parser)
+    root = etree.fromstring(xml, safe_parser())
     for doc in root.iterfind(f"{{{UPO_NS}}}Dokument"):
         digest = (doc.findtext(f"{{{UPO_NS}}}SkrotDokumentu") or "").strip()
         number = (doc.findtext(f"{{{UPO_NS}}}NumerKSeFDokumentu") or "").strip()

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
+from ..domain.fa3 import safe_parser
 from . import PrinterConfig
 from .receipt_layout import (
     COPY_MARKER, OFFLINE_LABEL, Block, CorrectionInfo, ReceiptData, ReceiptLine, VatSummaryRow, layout,
@@ -30,14 +31,10 @@ class Fa3ReadError(ValueError):
     """The stored bytes are not an FA(3) invoice this reader understands."""
 
 
-def _parser() -> etree.XMLParser:
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
 def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, ksef_number: str | None = None,
                      copy: bool = False) -> ReceiptData:
     try:
-        root = etree.fromstring(xml, _parser())
+        root = etree.fromstring(xml, safe_parser())
     except etree.XMLSyntaxError as exc:
         raise Fa3ReadError(f"stored invoice XML does not parse: {exc}") from None
     ns = {"fa": etree.QName(root).namespace or ""}
