@@ -122,7 +122,7 @@ def _derive(passphrase: bytes, salt: bytes, params: dict) -> bytes:
 def _tpm_seal(tcti: str, secret: bytes) -> bytes:
     from tpm2_pytss.tsskey import TSSPrivKey
 
-    from .tpm_backend import _create_srk, _tss, open_esapi, tpm_error
+    from .tpm_backend import _tss, create_under_srk, open_esapi, tpm_error
 
     _, c, t = _tss()
     A = c.TPMA_OBJECT
@@ -139,11 +139,7 @@ def _tpm_seal(tcti: str, secret: bytes) -> bytes:
     sensitive = t.TPM2B_SENSITIVE_CREATE(t.TPMS_SENSITIVE_CREATE(data=t.TPM2B_SENSITIVE_DATA(secret)))
     ectx = open_esapi(tcti)
     try:
-        srk = _create_srk(ectx)
-        try:
-            priv, pub, *_ = ectx.create(srk, sensitive, template)
-        finally:
-            ectx.flush_context(srk)
+        priv, pub = create_under_srk(ectx, sensitive, template)
     except KeystoreError:
         raise
     except Exception as exc:
@@ -156,7 +152,7 @@ def _tpm_seal(tcti: str, secret: bytes) -> bytes:
 def _tpm_unseal(tcti: str, pem: bytes, path: Path) -> bytes:
     from tpm2_pytss.tsskey import TSSPrivKey
 
-    from .tpm_backend import _create_srk, open_esapi, tpm_error
+    from .tpm_backend import load_under_srk, open_esapi, tpm_error
 
     try:
         blob = TSSPrivKey.from_pem(pem)
@@ -164,11 +160,7 @@ def _tpm_unseal(tcti: str, pem: bytes, path: Path) -> bytes:
         raise TokenError("corrupt_token_file", f"token file {path} is damaged; run `ksef-edge token set` again") from None
     ectx = open_esapi(tcti)
     try:
-        srk = _create_srk(ectx)
-        try:
-            handle = ectx.load(srk, blob.private, blob.public)
-        finally:
-            ectx.flush_context(srk)
+        handle = load_under_srk(ectx, blob)
         try:
             return bytes(ectx.unseal(handle))
         finally:

@@ -151,6 +151,25 @@ def _create_srk(ectx: Any) -> Any:
     return handle
 
 
+def create_under_srk(ectx: Any, sensitive: Any, template: Any) -> tuple[Any, Any]:
+    """Create an object under the SRK: its (private, public) wrapped blob. The SRK is flushed at once."""
+    srk = _create_srk(ectx)
+    try:
+        priv, pub, *_ = ectx.create(srk, sensitive, template)
+    finally:
+        ectx.flush_context(srk)
+    return priv, pub
+
+
+def load_under_srk(ectx: Any, blob: Any) -> Any:
+    """Load a `TSSPrivKey` blob under the SRK: the object's transient handle. The SRK is flushed at once."""
+    srk = _create_srk(ectx)
+    try:
+        return ectx.load(srk, blob.private, blob.public)
+    finally:
+        ectx.flush_context(srk)
+
+
 def generate_tpm_key(tcti: str, path: Path, *, algorithm: str = "ec", force: bool = False) -> "TpmKey":
     """Create a non-exportable key inside the TPM, store its wrapped blob at `path` (0600), return it loaded."""
     from tpm2_pytss.tsskey import TSSPrivKey
@@ -162,11 +181,7 @@ def generate_tpm_key(tcti: str, path: Path, *, algorithm: str = "ec", force: boo
     template = _key_template(algorithm)
     ectx = open_esapi(tcti)
     try:
-        srk = _create_srk(ectx)
-        try:
-            priv, pub, *_ = ectx.create(srk, _tss()[2].TPM2B_SENSITIVE_CREATE(), template)
-        finally:
-            ectx.flush_context(srk)
+        priv, pub = create_under_srk(ectx, _tss()[2].TPM2B_SENSITIVE_CREATE(), template)
     except TpmError:
         ectx.close()
         raise
@@ -195,11 +210,7 @@ def load_tpm_key(tcti: str, path: Path) -> "TpmKey":
         ) from None
     ectx = open_esapi(tcti)
     try:
-        srk = _create_srk(ectx)
-        try:
-            handle = ectx.load(srk, blob.private, blob.public)
-        finally:
-            ectx.flush_context(srk)
+        handle = load_under_srk(ectx, blob)
     except Exception as exc:
         ectx.close()
         raise tpm_error(exc, tcti, f"loading the key from {path}") from None
