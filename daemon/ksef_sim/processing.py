@@ -117,9 +117,14 @@ def session_counts(st: SimState, session: Session) -> tuple[int, int, int, int]:
 def maybe_finish_online(st: SimState, session: Session) -> None:
     if session.kind != "online" or session.status_code != 170:
         return
-    total, ok, _, pending = session_counts(st, session)
-    if pending:
+    if session_counts(st, session)[3]:  # still processing
         return
+    finish_session(st, session)
+
+
+def finish_session(st: SimState, session: Session) -> None:
+    """Every invoice processed: 440 none sent, 445 none accepted, else 200 with the session UPO's reference."""
+    total, ok, _, _ = session_counts(st, session)
     if total == 0:
         set_session_status(st, session, 440, ["Nie przesłano faktur"])
     elif ok == 0:
@@ -179,14 +184,7 @@ async def process_batch(st: SimState, session_ref: str) -> None:
             st.index_invoice(inv)
             st.save(inv)
         session.invoice_count = len(files)
-        total, ok, _, _ = session_counts(st, session)
-        if total == 0:
-            set_session_status(st, session, 440, ["Nie przesłano faktur"])
-        elif ok == 0:
-            set_session_status(st, session, 445)
-        else:
-            session.upo_reference = refnums.new_reference(refnums.UPO_PAGE, st.now())
-            set_session_status(st, session, 200)
+        finish_session(st, session)
 
 
 def resume_pending(st: SimState) -> None:
