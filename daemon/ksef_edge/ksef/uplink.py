@@ -79,6 +79,14 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def _by_session(records: list[InvoiceRecord]) -> dict[str, list[InvoiceRecord]]:
+    """Records by their KSeF session reference ("" for none), in the order given."""
+    by_session: dict[str, list[InvoiceRecord]] = defaultdict(list)
+    for rec in records:
+        by_session[rec.ksef_session_ref or ""].append(rec)
+    return by_session
+
+
 class Uplink:
     """Background task. `start()` / `await stop()`; `notify()` after each issued invoice."""
 
@@ -382,9 +390,7 @@ class Uplink:
     # ------------------------------------------------------------------ resolving what is in flight
 
     async def _resolve_in_flight(self) -> bool:
-        by_session: dict[str, list[InvoiceRecord]] = defaultdict(list)
-        for rec in await self._all(InvoiceState.SENDING):
-            by_session[rec.ksef_session_ref or ""].append(rec)
+        by_session = _by_session(await self._all(InvoiceState.SENDING))
         progress = False
         now = self.clock.monotonic()
         for ref, recs in by_session.items():
@@ -577,9 +583,7 @@ class Uplink:
         return upo.xml
 
     async def _fetch_missing_upos(self) -> bool:
-        by_session: dict[str, list[InvoiceRecord]] = defaultdict(list)
-        for rec in await self._all(InvoiceState.ACCEPTED):
-            by_session[rec.ksef_session_ref or ""].append(rec)
+        by_session = _by_session(await self._all(InvoiceState.ACCEPTED))
         progress = False
         now = self.clock.monotonic()
         for ref, recs in by_session.items():
