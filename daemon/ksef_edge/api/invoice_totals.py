@@ -1,22 +1,19 @@
 """Net, VAT and gross of a stored invoice, read from its FA(3) bytes (the signed document, never recomputed).
 
-Net is the sum of the P_13_x fields, VAT the sum of P_14_x (in PLN: ksef-edge issues PLN only, so the
-P_14_xW conversions never appear), gross is P_15. For a correction (KOR) these are the differences the
-correction makes (negative for a return), as FA(3) defines them. Decimal throughout; the API sends strings.
+Net is the sum of the P_13_x fields, VAT the sum of P_14_x, gross is P_15 (`domain.fa3.read_totals`).
+For a correction (KOR) these are the differences the correction makes (negative for a return), as FA(3)
+defines them. Decimal throughout; the API sends strings.
 """
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from lxml import etree
 
-from ..domain.fa3 import safe_parser
+from ..domain.fa3 import read_totals, safe_parser
 
-_NET = re.compile(r"^P_13_\d+(_\d+)?$")
-_VAT = re.compile(r"^P_14_\d+$")
 CACHE_MAX = 4096
 
 
@@ -42,21 +39,10 @@ def totals_from_fa3(xml: bytes) -> InvoiceTotals:
     fa = next((el for el in root if etree.QName(el).localname == "Fa"), None)
     if fa is None:
         raise TotalsReadError("stored XML is not an FA(3) invoice (no Fa element)")
-    net = vat = Decimal("0.00")
-    gross: Decimal | None = None
-    for el in fa:
-        name = etree.QName(el).localname
-        if _NET.match(name) or _VAT.match(name) or name == "P_15":
-            try:
-                value = Decimal((el.text or "").strip())
-            except InvalidOperation:
-                raise TotalsReadError(f"{name} is not a number: {el.text!r}") from None
-            if name == "P_15":
-                gross = value
-            elif name.startswith("P_13"):
-                net += value
-            else:
-                vat += value
+    try:
+        net, vat, gross = read_totals(fa)
+    except ValueError as exc:
+        raise TotalsReadError(str(exc)) from None
     if gross is None:
         raise TotalsReadError("stored XML has no P_15 (gross total)")
     return InvoiceTotals(net=net, vat=vat, gross=gross)

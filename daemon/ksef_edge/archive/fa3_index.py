@@ -1,21 +1,16 @@
 """The accountant's columns read back from stored FA(3) bytes: buyer NIP and the totals.
 
-Read from the XML (not recomputed) because the XML is the legal invoice. Net = sum of the P_13_x
-fields (every rate, including 0%, exempt, not taxable and reverse charge), VAT = P_14_1..P_14_5 (in
-PLN; the *W fields exist only for foreign currency, which this device never issues), gross = P_15.
+Read from the XML (not recomputed) because the XML is the legal invoice (`domain.fa3.read_totals`);
+gross = P_15, or net + VAT if the file has none.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from lxml import etree
 
-from ..domain.fa3 import FA3_NS, safe_parser
-
-_NET = re.compile(r"^P_13_\d+(_\d+)?$")
-_VAT = re.compile(r"^P_14_[1-5]$")
+from ..domain.fa3 import FA3_NS, read_totals, safe_parser
 
 
 @dataclass(frozen=True)
@@ -40,16 +35,7 @@ def index_fields(xml: bytes) -> IndexFields:
     fa = root.find("fa:Fa", ns)
     if fa is None:
         raise ValueError("no <Fa> element: not an FA(3) invoice")
-
-    def amount(el: etree._Element) -> Decimal:
-        try:
-            return Decimal((el.text or "").strip())
-        except InvalidOperation:
-            raise ValueError(f"{etree.QName(el).localname} is not an amount: {el.text!r}") from None
-
-    net = sum((amount(el) for el in fa if isinstance(el.tag, str) and _NET.match(etree.QName(el).localname)), Decimal(0))
-    vat = sum((amount(el) for el in fa if isinstance(el.tag, str) and _VAT.match(etree.QName(el).localname)), Decimal(0))
-    p15 = fa.find("fa:P_15", ns)
+    net, vat, gross = read_totals(fa)
     return IndexFields(
         number=(fa.findtext("fa:P_2", "", ns) or "").strip(),
         issue_date=(fa.findtext("fa:P_1", "", ns) or "").strip(),
@@ -58,5 +44,5 @@ def index_fields(xml: bytes) -> IndexFields:
         buyer_name=(root.findtext("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:Nazwa", "", ns) or "").strip(),
         net=net.quantize(Decimal("0.01")),
         vat=vat.quantize(Decimal("0.01")),
-        gross=(amount(p15) if p15 is not None else net + vat).quantize(Decimal("0.01")),
+        gross=(gross if gross is not None else net + vat).quantize(Decimal("0.01")),
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from decimal import Decimal
+import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -45,6 +46,14 @@ RATE_FIELDS: dict[VatRate, tuple[str, str | None]] = {
     VatRate.NP: ("P_13_8", None),
     VatRate.OO: ("P_13_10", None),
 }
+
+
+class Fa3Totals(NamedTuple):
+    """The totals as an FA(3) `Fa` element states them (for a KOR: the differences it makes)."""
+
+    net: Decimal  # sum of P_13_x: every rate, including 0 %, zw, np and oo
+    vat: Decimal  # sum of P_14_1..P_14_5 in PLN (the P_14_xW fields exist only for foreign currency)
+    gross: Decimal | None  # P_15; None when the element has none
 
 
 class InvoiceSummary(NamedTuple):
@@ -156,6 +165,36 @@ def invoice_summary(xml: bytes) -> InvoiceSummary:
         number=text("fa:Fa/fa:P_2"),
         kind=text("fa:Fa/fa:RodzajFaktury"),
     )
+
+
+_NET_FIELD = re.compile(r"^P_13_\d+(_\d+)?$")
+_VAT_FIELD = re.compile(r"^P_14_[1-5]$")
+
+
+def read_totals(fa: etree._Element) -> Fa3Totals:
+    """Net, VAT and gross read from a stored invoice's `Fa` (the signed document, never recomputed).
+
+    Raises ValueError naming a field that is not an amount.
+    """
+    net = vat = Decimal("0.00")
+    gross: Decimal | None = None
+    for el in fa:
+        if not isinstance(el.tag, str):
+            continue
+        name = etree.QName(el).localname
+        if not (_NET_FIELD.match(name) or _VAT_FIELD.match(name) or name == "P_15"):
+            continue
+        try:
+            value = Decimal((el.text or "").strip())
+        except InvalidOperation:
+            raise ValueError(f"{name} is not an amount: {el.text!r}") from None
+        if name == "P_15":
+            gross = value
+        elif name.startswith("P_13"):
+            net += value
+        else:
+            vat += value
+    return Fa3Totals(net=net, vat=vat, gross=gross)
 
 
 # --- building -------------------------------------------------------------------------------------
