@@ -23,7 +23,6 @@ directory that is deleted on exit; the certificate is a test one that KSeF does 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import datetime as dt
 import json

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .clock import iso
-
 PROBLEM_JSON = "application/problem+json"
 
 # exceptionCode -> exceptionDescription, verbatim from open-api.json
@@ -113,7 +111,3 @@ def too_many_requests(request: web.Request, retry_after_s: int, detail: str, now
 
 def unauthorized(detail: str) -> HttpProblem:
     return HttpProblem(401, "Unauthorized", detail)
-
-
-def now_iso_of(clock) -> str:  # small helper used by handlers
-    return iso(clock.now())

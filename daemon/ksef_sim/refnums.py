@@ -2,7 +2,6 @@
 `YYYYMMDD-XX-HHHHHHHHHH-HHHHHHHHHH-HH` where XX names the kind of object."""
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime
 
@@ -15,17 +14,8 @@ INVOICE = "EE"
 UPO_PAGE = "EU"
 KSEF_TOKEN = "EC"
 
-PATTERN = re.compile(
-    r"^(20[2-9][0-9]|2[1-9][0-9]{2}|[3-9][0-9]{3})(0[1-9]|1[0-2])(0[1-9]|[1-2][0-9]|3[0-1])"
-    r"-([0-9A-Z]{2})-([0-9A-F]{10})-([0-9A-F]{10})-([0-9A-F]{2})$"
-)
-
 
 def new_reference(infix: str, when: datetime) -> str:
     """A fresh reference number; the first hex block carries the time like KSeF's do."""
     stamp = f"{int(when.timestamp() * 1000) & 0xFFFFFFFFFF:010X}"
     return f"{when:%Y%m%d}-{infix}-{stamp}-{secrets.token_hex(5).upper()}-{secrets.token_hex(1).upper()}"
-
-
-def is_reference(text: str) -> bool:
-    return bool(PATTERN.match(text))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -161,6 +160,3 @@ class SimState:
             return False
         good = hmac.new(self._url_key, f"{path}|{expires}".encode(), hashlib.sha256).hexdigest()
         return hmac.compare_digest(good, sig)
-
-    def record_dict(self, record: object) -> dict:
-        return dataclasses.asdict(record)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import time
 from typing import Any, Callable
 
 from ..config import Config
@@ -55,7 +54,6 @@ class InvoiceIssuer:
         )
         self._env = QrEnvironment.parse(config.ksef.qr_environment)
         self._mode = OfflineMode(config.ksef.offline_mode)
-        self.last_issue_s: float | None = None
 
     def invoice_for(self, draft: InvoiceDraft, number: str, created_at: dt.datetime) -> Invoice:
         """The domain invoice for a draft and its number (the same inputs give the same invoice)."""
@@ -75,7 +73,6 @@ class InvoiceIssuer:
         self, draft: InvoiceDraft, *, idempotency_key: str, request_hash: str, request_json: str = ""
     ) -> tuple[InvoiceRecord, bool]:
         loop = asyncio.get_running_loop()
-        started = time.perf_counter()
 
         def build(seq: int, created_at: dt.datetime) -> NewInvoice:
             issue_date = civil_date(created_at)
@@ -110,5 +107,4 @@ class InvoiceIssuer:
             request_json=request_json,
             run_build=lambda fn: loop.run_in_executor(None, fn),
         )
-        self.last_issue_s = time.perf_counter() - started
         return record, created

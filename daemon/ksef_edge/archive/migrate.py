@@ -11,24 +11,9 @@ device enrols its own Offline certificate; stored invoices keep their KOD II.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 
 from .backup import BackupInfo, RestoreResult, lock_exclusive, restore_backup, write_sealed_snapshot
-
-
-@dataclass(frozen=True)
-class SeriesPosition:
-    series: str  # e.g. "FV/KASA1/2026/02/#" ('#' is where the sequence number goes)
-    last_seq: int
-
-    @property
-    def next_seq(self) -> int:
-        return self.last_seq + 1
-
-
-def series_positions(info: BackupInfo) -> list[SeriesPosition]:
-    return [SeriesPosition(s, n) for s, n in sorted(info.facts.series.items())]
 
 
 def migrate_out(

@@ -7,11 +7,9 @@ certificate check. Prints `OK ...` or the problem, one line each.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import os
 import sqlite3
-import sys
 from pathlib import Path
 
 from ..config import Config, ConfigError, load_config

@@ -77,10 +77,6 @@ def make_ksef_number(nip: str, date: dt.date, technical12: str) -> str:
     return validate_ksef_number(f"{data}-{_checksum(data)}")
 
 
-def ksef_number_seller_nip(number: str) -> str:
-    return validate_ksef_number(number)[:10]
-
-
 def ksef_number_date(number: str) -> dt.date:
     """The date KSeF accepted the invoice (part 2 of the number)."""
     n = validate_ksef_number(number)

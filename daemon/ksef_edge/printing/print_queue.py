@@ -126,12 +126,6 @@ class PrintQueue:
     def depth(self) -> int:
         return len(self._queue)
 
-    def retry_now(self) -> None:
-        """Skip the backoff wait (the cashier pressed "print again", or the printer came back)."""
-        for job in self._queue:
-            job.not_before = 0.0
-        self._wake.set()
-
     # --- the worker ------------------------------------------------------------------------------------------
     def start(self) -> asyncio.Task[None]:
         if self._task is None or self._task.done():

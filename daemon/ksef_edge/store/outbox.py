@@ -417,10 +417,6 @@ class OutboxStore:
         ) as cur:
             return [(_record(r[:width]), _record(r[width:])) for r in await cur.fetchall()]
 
-    async def list_in_state(self, state: InvoiceState, limit: int) -> list[InvoiceRecord]:
-        """E.g. `sending` invoices to query after a restart, oldest first (no XML)."""
-        return await self.list(state=state, limit=limit)
-
     async def counts_by_state(self) -> dict[str, int]:
         return await self._counts("state", InvoiceState)
 
