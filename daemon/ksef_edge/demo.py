@@ -149,12 +149,6 @@ def _demo_ksef_token(nip: str, today: dt.date) -> str:
             f"{secrets.token_hex(1).upper()}|nip-{nip}|{secrets.token_hex(32)}")
 
 
-def _private_file(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-
-
 class Api:
     """The daemon's local HTTP API with the POS bearer token (urllib: nothing to install)."""
 
@@ -255,11 +249,13 @@ def write_device(work: Path, *, port: int, sim_api: str, ksef_token: str) -> tup
     from .keystore.certificates import OFFLINE
     from .keystore.devcert import make_test_certificate
     from .keystore.file_backend import generate_file_key
+    from .keystore.files import write_private_file
     from .keystore.passphrase import PassphraseSource
     from .keystore.token_store import store_token
 
     nip = DEMO_SELLER.nip or ""
-    _private_file(work / "key-passphrase", secrets.token_urlsafe(24) + "\n")
+    write_private_file(work / "key-passphrase", (secrets.token_urlsafe(24) + "\n").encode(), overwrite=True,
+                       what="passphrase file")
     key = generate_file_key(work / "offline-key.p8", PassphraseSource(file=work / "key-passphrase"), algorithm="ec")
     try:
         cert = make_test_certificate(key.public_key(), nip=nip, kind=OFFLINE, organization="Piekarnia Pod Złotym Kłosem")
@@ -271,7 +267,7 @@ def write_device(work: Path, *, port: int, sim_api: str, ksef_token: str) -> tup
                               passphrase_file=work / "key-passphrase")
     store_token(keystore, ksef_token)
     pos_token = secrets.token_hex(24)
-    _private_file(work / "pos-token", pos_token + "\n")
+    write_private_file(work / "pos-token", (pos_token + "\n").encode(), overwrite=True, what="POS token file")
     sink = work / "printer.bin"
     address = DEMO_SELLER.address
     seller_name = DEMO_SELLER.name.replace('"', '\\"')

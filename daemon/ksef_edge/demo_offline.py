@@ -3,32 +3,33 @@
     python -m ksef_edge.demo_offline OUTDIR
 
 Writes OUTDIR/invoices/<n>.xml (the exact bytes that would be uploaded) and OUTDIR/summary.json.
-On first run it creates a *development* EC P-256 key and self-signed certificate in
-OUTDIR/dev-key/ (mode 0600, with a .gitignore so it never lands in a commit). Real KOD II needs a
-KSeF Offline certificate; this one only demonstrates the format, so QR scans of it will fail at MF.
+On first run it creates a *development* EC P-256 key and an Offline-profile test certificate
+(`keystore.devcert`) in OUTDIR/dev-key/ (mode 0600, with a .gitignore so it never lands in a commit).
+Real KOD II needs a KSeF Offline certificate; this one only demonstrates the format, so QR scans of it
+will fail at MF.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
-import os
-import secrets
 import sys
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from .domain.deadlines import OfflineMode
 from .domain.invoice import Address, Invoice, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
 from .domain.issuance import IssuedDocument, issue_document
 from .domain.qr import QrEnvironment, verify_kod2_url
 from .domain.signer import InMemorySigner, certificate_public_key
+from .keystore.certificates import OFFLINE
+from .keystore.devcert import make_test_certificate
+from .keystore.files import write_private_file
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 DEMO_SELLER = Party(
@@ -99,12 +100,6 @@ def sample_invoices(*, seller: Party = DEMO_SELLER, issue_date: dt.date, created
     ]
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
 def load_or_create_dev_signer(key_dir: Path, *, nip: str = DEMO_SELLER.nip or "") -> InMemorySigner:
     """The development KOD II key + self-signed certificate, created on first use."""
     key_path, cert_path = key_dir / _KEY_FILE, key_dir / _CERT_FILE
@@ -115,24 +110,14 @@ def load_or_create_dev_signer(key_dir: Path, *, nip: str = DEMO_SELLER.nip or ""
     key_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     (key_dir / ".gitignore").write_text("*\n")
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, f"ksef-edge DEV offline {nip}"),
-        x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, f"VATPL-{nip}"),
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-    ])
     now = dt.datetime.now(dt.timezone.utc)
-    serial = secrets.randbits(63) | (1 << 56)  # 8 bytes -> 16 hex chars like a KSeF serial
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(serial).not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.KeyUsage(False, True, False, False, False, False, False, False, False), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    _write_private(key_path, key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return InMemorySigner(key, cert.public_bytes(serialization.Encoding.DER))
+    cert_pem = make_test_certificate(key, nip=nip, kind=OFFLINE, organization="ksef-edge DEV offline",
+                                     not_before=now - dt.timedelta(minutes=5), not_after=now + dt.timedelta(days=365))
+    write_private_file(key_path, key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        overwrite=True, what="development key file")
+    cert_path.write_bytes(cert_pem)
+    return InMemorySigner(key, x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.DER))
 
 
 def _summary(n: int, doc: IssuedDocument) -> dict:
