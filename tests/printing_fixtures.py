@@ -6,17 +6,11 @@ from decimal import Decimal
 
 from ksef_edge.domain.invoice import Address, Invoice, Line, Party, Payment, PaymentMethod, VatRate
 
+from official_vectors import TV2_URL, TV_HASH
+
 # ksef-docs kody-qr.md example (protocol.md §6.1) and test-vectors.md TV-2 (RSA-2048, 472 chars).
-KOD1_OFFICIAL = ("https://qr-test.ksef.mf.gov.pl/invoice/1111111111/01-02-2026/"
-                 "UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE")
-KOD2_OFFICIAL_RSA = (
-    "https://qr-test.ksef.mf.gov.pl/certificate/Nip/1111111111/1111111111/01F20A5D352AE590/"
-    "UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE/"
-    "mSkm_XmM9fq7PgAJwiL32L9ujhyguOEV48cDB0ncemD2r9TMGa3lr0iRoFk588agCi8QPsOuscUY1rZ7ff76STbGquO-gZtQys5_fHdf2HUf"
-    "DqPqVTnUS6HknBu0zLkyf9ygoW7WbH06Ty_8BgQTlOmJFzNWSt9WZa7tAGuAE9JOooNps-KG2PYkkIP4q4jPMp3FKypAygHVnXtS0RDGgOxh"
-    "hM7LWtFP7D-dWINbh5yXD8Lr-JVbeOpyQjHa6WmMYavCDQJ3X_Z-iS01LZu2s1B3xuOykl1h0sLObCdADrbxOONsXrvQa61Xt_rxyprVraj2"
-    "Uf9pANQgR4-12HEcMw"
-)
+KOD1_OFFICIAL = "https://qr-test.ksef.mf.gov.pl/invoice/1111111111/01-02-2026/" + TV_HASH
+KOD2_OFFICIAL_RSA = TV2_URL
 assert len(KOD2_OFFICIAL_RSA) == 472
 KSEF_NUMBER = "5265877635-20250826-0100001AF629-AF"  # numer-ksef.md example, TV-4
 POLISH = "ąćęłńóśźż ĄĆĘŁŃÓŚŹŻ"

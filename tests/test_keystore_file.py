@@ -17,10 +17,9 @@ from ksef_edge.keystore import KeystoreConfig, generate_key, install_certificate
 from ksef_edge.keystore.devcert import make_test_certificate
 from ksef_edge.keystore.errors import CertificateError, KeyFileError
 
+from official_vectors import TV2_SIGN_STRING
+
 SHOP_NIP = "5265877635"
-TV2_SIGN_STRING = (
-    "qr-test.ksef.mf.gov.pl/certificate/Nip/1111111111/1111111111/01F20A5D352AE590/UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE"
-)
 
 
 @pytest.fixture

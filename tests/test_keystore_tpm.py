@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from official_vectors import TV2_SIGN_STRING
 from tpm_fixtures import free_tcp_port, running_swtpm, swtpm_tcti  # noqa: F401  (fixtures)
 
 from ksef_edge.keystore import KeystoreConfig, generate_key, install_certificate, open_key, open_signer
@@ -21,9 +22,6 @@ from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_CC, TPM2_HT, 
 from tpm2_pytss.types import TPMT_SYM_DEF, TPMT_SYM_DEF_OBJECT  # noqa: E402
 
 SHOP_NIP = "5265877635"
-TV2_SIGN_STRING = (
-    "qr-test.ksef.mf.gov.pl/certificate/Nip/1111111111/1111111111/01F20A5D352AE590/UtQp9Gpc51y-u3xApZjIjgkpZ01js-J8KflSPW8WzIE"
-)
 
 
 def _cfg(tmp_path: Path, tcti: str, algorithm: str = "ec") -> KeystoreConfig:
