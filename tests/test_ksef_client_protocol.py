@@ -19,7 +19,7 @@ from ksef_edge.ksef.errors import KsefHttpError, KsefProtocolError, KsefUnavaila
 from ksef_edge.ksef.models import simulator_environment
 from ksef_edge.ksef.pacer import Limit, Pacer
 
-from uplink_fixtures import CONTEXT, TOKEN, free_port, start_sim
+from uplink_fixtures import CONTEXT, TOKEN, free_port, sim  # noqa: F401  (sim: fixture)
 
 NOW = dt.datetime(2026, 3, 2, 10, tzinfo=dt.timezone.utc)
 
@@ -73,13 +73,6 @@ def test_batch_package_parts_decrypt_and_unzip_to_the_exact_invoice_bytes():
         assert {n: zf.read(n) for n in zf.namelist()} == dict(files)
     with pytest.raises(ValueError, match="10000"):
         build_package([("a.xml", b"<a/>")] * 10_001)
-
-
-@pytest.fixture
-def sim(tmp_path):
-    s = start_sim(tmp_path)
-    yield s
-    s.stop()
 
 
 async def test_token_auth_then_access_token_is_reused_and_survives_key_rotation(sim):

@@ -4,25 +4,12 @@ from __future__ import annotations
 import base64
 from collections import Counter
 
-import pytest
-
 from ksef_edge.domain.fa3 import validate_upo
 from ksef_edge.domain.ksef_number import validate_ksef_number
 from ksef_edge.ksef.runner import open_uplink
-from ksef_edge.ksef.uplink import UplinkConfig
 from ksef_edge.store import InvoiceState, OutboxStore
 
-from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, start_sim, wait_drained
-
-FAST = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, backoff_base_s=0.1,
-                    backoff_max_s=1.0, online_idle_close_s=0.5)
-
-
-@pytest.fixture
-def sim(tmp_path):
-    s = start_sim(tmp_path)
-    yield s
-    s.stop()
+from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
 
 
 async def _assert_all_in_ksef_once(store: OutboxStore, sim, ids: list[int]) -> None:

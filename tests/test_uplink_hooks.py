@@ -3,25 +3,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.runner import open_uplink
-from ksef_edge.ksef.uplink import UplinkConfig
 from ksef_edge.store import OutboxStore
 
-from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, start_sim, wait_drained
+from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
 
-FAST = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, backoff_base_s=0.1,
-                    backoff_max_s=1.0, online_idle_close_s=0.5)
 WARSAW = dt.timezone(dt.timedelta(hours=2))
-
-
-@pytest.fixture
-def sim(tmp_path):
-    s = start_sim(tmp_path)
-    yield s
-    s.stop()
 
 
 async def test_a_backlog_beyond_500_goes_in_one_batch_session(sim, tmp_path, ec_signer):

@@ -15,16 +15,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import aiohttp
+import pytest
 
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment
 from ksef_edge.ksef.models import ContextIdentifier, simulator_environment
+from ksef_edge.ksef.uplink import UplinkConfig
 from ksef_edge.store import NewInvoice, OutboxStore
 
 NIP = "5265877635"
 TOKEN = "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5265877635|uplinktest0123456789abcdef"
 CONTEXT = ContextIdentifier("Nip", NIP)
+# short polls, waits and backoffs: a real sim answers in milliseconds
+FAST = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, backoff_base_s=0.1,
+                    backoff_max_s=1.0, online_idle_close_s=0.5)
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
@@ -94,6 +99,14 @@ def start_sim(tmp: Path, *extra: str, rate_limits: str = "fast") -> Sim:
             time.sleep(0.05)
     proc.kill()
     raise RuntimeError("ksef-sim did not start listening within 20 s")
+
+
+@pytest.fixture
+def sim(tmp_path: Path):
+    """A `ksef-sim` of this test's own (fast rate limits), stopped after it."""
+    s = start_sim(tmp_path)
+    yield s
+    s.stop()
 
 
 def warsaw_today() -> dt.date:
