@@ -4,6 +4,8 @@
   keystore provides them) in `dir`.
 - `in_process_daemon(dir, ...)`: async context manager; starts `service.Daemon` on a free
   127.0.0.1 port with an in-memory EC signer; yields `RunningDaemon(base_url, token, daemon, files)`.
+- fixtures `daemon` (an in-process daemon of the test's own) and `http` (an aiohttp session);
+  `api_call(d, method, path, body=, key=) -> (status, json)`, `stored_invoices(db) -> int` (rows in the outbox).
 - `daemon_process(dir, ...)`: context manager; starts `ksef-edge run --config` as a real
   subprocess, waits for /healthz, yields `DaemonProcess(base_url, token, proc, files)`, stops it
   (SIGTERM, then SIGKILL). Needs the keystore's file backend and dev certificate helper.
@@ -16,6 +18,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -25,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
+import aiohttp
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -195,6 +200,36 @@ async def in_process_daemon(
         yield RunningDaemon(base, files.token, daemon, files, signer)
     finally:
         await daemon.stop()
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[RunningDaemon]:
+    """An in-process daemon of this test's own (default config, memory signer)."""
+    async with in_process_daemon(tmp_path) as d:
+        yield d
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def api_call(d: RunningDaemon, method: str, path: str, body: Any = None, key: str | None = None) -> tuple[int, Any]:
+    """One request with the POS token (and an Idempotency-Key if given): (status, JSON body)."""
+    headers = {**d.auth, **({"Idempotency-Key": key} if key else {})}
+    async with aiohttp.ClientSession() as session:
+        async with session.request(method, d.base_url + path, json=body, headers=headers) as r:
+            return r.status, await r.json()
+
+
+def stored_invoices(db: Path) -> int:
+    """How many rows the outbox file holds (read with plain sqlite3, beside the daemon)."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT COUNT(*) FROM invoices").fetchone()[0]
+    finally:
+        con.close()
 
 
 # ------------------------------------------------------------------------------ subprocess daemon

@@ -5,14 +5,12 @@ Real in-process daemon on 127.0.0.1, real SQLite file; the XML is checked agains
 from __future__ import annotations
 
 import copy
-import sqlite3
 from decimal import Decimal
 
 import aiohttp
-import pytest
 from lxml import etree
 
-from daemon_fixtures import in_process_daemon
+from daemon_fixtures import daemon, stored_invoices  # noqa: F401  (daemon: fixture)
 from escpos_reader import parse
 from ksef_edge.domain.fa3 import validate_fa3
 
@@ -27,20 +25,6 @@ EXEMPT_BODY = {
     ],
     "payment": {"method": "cash"},
 }
-
-
-def rows(db) -> int:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("SELECT COUNT(*) FROM invoices").fetchone()[0]
-    finally:
-        con.close()
-
-
-@pytest.fixture
-async def daemon(tmp_path):
-    async with in_process_daemon(tmp_path) as d:
-        yield d
 
 
 async def post(d, body, key):
@@ -82,7 +66,7 @@ async def test_zw_line_without_a_legal_basis_is_refused_naming_the_field(daemon)
     for blank in ("", "   "):
         status, err = await post(daemon, {**body, "exemption_basis": blank}, "zw-3")
         assert status == 400 and err["error"]["field"] == "exemption_basis", err
-    assert rows(daemon.files.db) == 0  # nothing stored, no number used
+    assert stored_invoices(daemon.files.db) == 0  # nothing stored, no number used
 
 
 async def test_basis_without_exempt_lines_or_too_long_is_refused(daemon):
@@ -95,4 +79,4 @@ async def test_basis_without_exempt_lines_or_too_long_is_refused(daemon):
     assert status == 400 and err["error"] == {"code": "too_long", "message": "at most 256 characters", "field": "exemption_basis"}
     status, err = await post(daemon, {**EXEMPT_BODY, "exemption_basis": 43}, "zw-6")
     assert status == 400 and err["error"]["code"] == "wrong_type"
-    assert rows(daemon.files.db) == 0
+    assert stored_invoices(daemon.files.db) == 0

@@ -7,34 +7,12 @@ import copy
 import datetime as dt
 import hashlib
 import json
-import sqlite3
 
-import aiohttp
 import pytest
 
-from daemon_fixtures import VALID_BODY, in_process_daemon
+from daemon_fixtures import VALID_BODY, daemon, http, in_process_daemon, stored_invoices  # noqa: F401  (fixtures)
 from ksef_edge.domain.fa3 import validate_fa3
 from ksef_edge.domain.qr import verify_kod2_url
-
-
-def rows(d) -> int:
-    con = sqlite3.connect(d.files.db)
-    try:
-        return con.execute("SELECT COUNT(*) FROM invoices").fetchone()[0]
-    finally:
-        con.close()
-
-
-@pytest.fixture
-async def daemon(tmp_path):
-    async with in_process_daemon(tmp_path) as d:
-        yield d
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def post(http, d, body, key="k1", headers=None):
@@ -71,7 +49,7 @@ async def test_200_concurrent_posts_get_200_distinct_gapless_numbers(daemon, htt
     assert all(s == 201 for s, _, _ in results)
     seqs = sorted(int(b["number"].rsplit("/", 1)[1]) for _, b, _ in results)
     assert seqs == list(range(1, 201))
-    assert rows(daemon) == 200
+    assert stored_invoices(daemon.files.db) == 200
 
 
 async def test_same_idempotency_key_returns_same_invoice_and_different_body_conflicts(daemon, http):
@@ -82,7 +60,7 @@ async def test_same_idempotency_key_returns_same_invoice_and_different_body_conf
     other["lines"][0]["quantity"] = "3"
     s3, b3, _ = await post(http, daemon, other, key="till-42")
     assert s3 == 409 and b3["error"]["code"] == "idempotency_conflict"
-    assert rows(daemon) == 1
+    assert stored_invoices(daemon.files.db) == 1
 
 
 def _with(path, value):
@@ -135,7 +113,7 @@ async def test_bad_input_is_refused_with_clear_error_and_nothing_stored(daemon, 
     assert got["error"]["code"] == code
     assert got["error"]["field"] == field
     assert got["error"]["message"]
-    assert rows(daemon) == 0
+    assert stored_invoices(daemon.files.db) == 0
     # the key was not consumed: a corrected request with it succeeds
     ok_status, ok, _ = await post(http, daemon, VALID_BODY, key="bad-" + name.replace(" ", "-"))
     assert ok_status == 201 and ok["number"].endswith("/000001")
@@ -155,7 +133,7 @@ async def test_missing_idempotency_key_and_wrong_content_type(daemon, http):
         assert r.status == 400 and (await r.json())["error"]["field"] == "Idempotency-Key"
     status, b, _ = await post(http, daemon, json.dumps(VALID_BODY), headers={"Content-Type": "text/plain"})
     assert status == 415
-    assert rows(daemon) == 0
+    assert stored_invoices(daemon.files.db) == 0
 
 
 async def test_every_v1_call_needs_the_token_and_401_does_not_echo_it(daemon, http, caplog):
@@ -217,4 +195,4 @@ async def test_clock_behind_the_floor_is_refused(tmp_path, http):
         async with http.get(d.base_url + "/healthz") as r:
             assert r.status == 503
             assert (await r.json())["problems"][0]["code"] == "clock_behind"
-        assert rows(d) == 1
+        assert stored_invoices(d.files.db) == 1

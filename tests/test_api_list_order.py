@@ -3,15 +3,8 @@ even while the till keeps issuing; the last page says so (no empty page to fetch
 from __future__ import annotations
 
 import aiohttp
-import pytest
 
-from daemon_fixtures import VALID_BODY, in_process_daemon
-
-
-@pytest.fixture
-async def daemon(tmp_path):
-    async with in_process_daemon(tmp_path) as d:
-        yield d
+from daemon_fixtures import VALID_BODY, daemon  # noqa: F401  (daemon: fixture)
 
 
 async def issue(d, http, key):

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from daemon_fixtures import BUYER_NIP, VALID_BODY, in_process_daemon
+from daemon_fixtures import BUYER_NIP, VALID_BODY, daemon  # noqa: F401  (daemon: fixture)
 
 NET_BODY = {
     "buyer": {"nip": BUYER_NIP, "name": "Hurtownia Sp. z o.o."},
@@ -25,12 +25,6 @@ NET_BODY = {
     "exemption_basis": "art. 43 ust. 1 pkt 29 lit. c ustawy o VAT",
     "payment": {"method": "transfer"},
 }
-
-
-@pytest.fixture
-async def daemon(tmp_path):
-    async with in_process_daemon(tmp_path) as d:
-        yield d
 
 
 async def call(d, method, path, body=None, key=None):

@@ -13,12 +13,10 @@ import hashlib
 import sqlite3
 from decimal import Decimal as D
 
-import aiohttp
-import pytest
 import zxingcpp
 from lxml import etree
 
-from daemon_fixtures import VALID_BODY, in_process_daemon
+from daemon_fixtures import VALID_BODY, daemon, http, in_process_daemon  # noqa: F401  (fixtures)
 from escpos_reader import parse
 from ksef_edge.domain.fa3 import FA3_NS, validate_fa3
 from ksef_edge.domain.ksef_number import make_ksef_number
@@ -35,18 +33,6 @@ def db_rows(d) -> list[tuple]:
         return con.execute("SELECT id, kind, number, corrects_id FROM invoices ORDER BY id").fetchall()
     finally:
         con.close()
-
-
-@pytest.fixture
-async def http():
-    async with aiohttp.ClientSession() as s:
-        yield s
-
-
-@pytest.fixture
-async def daemon(tmp_path):
-    async with in_process_daemon(tmp_path) as d:
-        yield d
 
 
 async def issue(http, d, key="inv1", body=VALID_BODY):
