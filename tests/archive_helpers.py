@@ -9,6 +9,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
 
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
@@ -22,6 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 OFFICIAL = ROOT / "tests" / "fixtures" / "official"
 KSEF_EDGE = str(Path(sys.executable).with_name("ksef-edge"))
 PASSPHRASE = b"correct horse battery staple 42"
+
+
+@pytest.fixture
+async def device(tmp_path: Path) -> AsyncIterator[OutboxStore]:
+    """The outbox of a device of this test's own (tmp_path/dev/outbox.sqlite3)."""
+    store = await OutboxStore.open(tmp_path / "dev" / "outbox.sqlite3")
+    yield store
+    await store.close()
 
 
 def passphrase_file(dir: Path, secret: bytes = PASSPHRASE, name: str = "backup-passphrase") -> Path:

@@ -25,14 +25,7 @@ from ksef_edge.domain.fa3 import validate_fa3
 from ksef_edge.domain.qr import sha256_b64url
 from ksef_edge.store import OutboxStore
 
-from archive_helpers import PASSPHRASE, cli, cli_inproc, issue, passphrase_file
-
-
-@pytest.fixture
-async def device(tmp_path):
-    store = await OutboxStore.open(tmp_path / "dev" / "outbox.sqlite3")
-    yield store
-    await store.close()
+from archive_helpers import PASSPHRASE, cli, cli_inproc, device, issue, passphrase_file  # noqa: F401  (device: fixture)
 
 
 def _rows(db):

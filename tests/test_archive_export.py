@@ -12,20 +12,12 @@ import pytest
 from ksef_edge.archive import ExportError, export_archive
 from ksef_edge.domain.fa3 import validate_fa3, validate_upo
 from ksef_edge.domain.qr import sha256_b64url
-from ksef_edge.store import OutboxStore
 
-from archive_helpers import OFFICIAL, cli_inproc, confirm, issue, store_raw
+from archive_helpers import OFFICIAL, cli_inproc, confirm, device, issue, store_raw  # noqa: F401  (device: fixture)
 
 JAN = dt.date(2026, 1, 15)
 FEB = dt.date(2026, 2, 10)
 MAR = dt.date(2026, 3, 2)
-
-
-@pytest.fixture
-async def device(tmp_path):
-    store = await OutboxStore.open(tmp_path / "dev" / "outbox.sqlite3")
-    yield store
-    await store.close()
 
 
 async def test_export_writes_exact_bytes_upos_and_an_index_matching_the_invoices(tmp_path, device, ec_signer):

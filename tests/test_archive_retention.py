@@ -9,17 +9,10 @@ import pytest
 from ksef_edge.archive import export_archive, prune_archived
 from ksef_edge.store import InvoiceState, OutboxStore
 
-from archive_helpers import cli_inproc, confirm, issue
+from archive_helpers import cli_inproc, confirm, device, issue  # noqa: F401  (device: fixture)
 
 OLD = dt.date(2025, 1, 10)
 TODAY = dt.date(2026, 6, 1)
-
-
-@pytest.fixture
-async def device(tmp_path):
-    store = await OutboxStore.open(tmp_path / "dev" / "outbox.sqlite3")
-    yield store
-    await store.close()
 
 
 def _numbers(db) -> set[str]:
