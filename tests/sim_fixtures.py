@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon_fixtures import free_port
 from sim_client import ContractChecker, KsefTestClient
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,12 +29,6 @@ KSEF_SIM = REPO / ".venv" / "bin" / "ksef-sim"
 SIM_NIP = "5265877635"
 SIM_TOKEN = "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5265877635|sim0000000000000000000000000000000000000000000000000000000000001"
 START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class SimProcess:

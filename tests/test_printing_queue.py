@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import socket
 import threading
 import time
 
@@ -20,6 +19,7 @@ from ksef_edge.printing.print_queue import PrintQueue, PrintState
 from ksef_edge.printing.receipt_layout import TextLine, layout, receipt_from_invoice
 from escpos_reader import parse
 from printing_fixtures import KOD1_OFFICIAL, KOD2_OFFICIAL_RSA, till_invoice
+from daemon_fixtures import free_port
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -50,12 +50,6 @@ async def wait_state(queue: PrintQueue, invoice_id: str, state: PrintState, time
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"{invoice_id} never reached {state}; now {queue.status(invoice_id)}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_connection_refused_keeps_the_job_then_prints_when_the_printer_is_back():

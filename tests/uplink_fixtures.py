@@ -24,6 +24,8 @@ from ksef_edge.ksef.models import ContextIdentifier, simulator_environment
 from ksef_edge.ksef.uplink import UplinkConfig
 from ksef_edge.store import NewInvoice, OutboxStore
 
+from daemon_fixtures import free_port
+
 NIP = "5265877635"
 TOKEN = "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5265877635|uplinktest0123456789abcdef"
 CONTEXT = ContextIdentifier("Nip", NIP)
@@ -32,12 +34,6 @@ FAST = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, back
                     backoff_max_s=1.0, online_idle_close_s=0.5)
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
