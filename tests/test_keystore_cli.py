@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from daemon_fixtures import SELLER_NIP, write_device_config
 from tpm_fixtures import swtpm_tcti  # noqa: F401  (fixture)
 
 from ksef_edge.keystore.devcert import make_test_certificate
@@ -155,31 +156,11 @@ def test_commands_read_device_config(tmp_path):
     pp = tmp_path / "key-passphrase"
     pp.write_text("config passphrase\n")
     pp.chmod(0o600)
-    (tmp_path / "pos-token").write_text("x" * 32 + "\n")
-    (tmp_path / "pos-token").chmod(0o600)
-    cfg = tmp_path / "device.toml"
-    cfg.write_text(f"""
-[device]
-pos_id = "KASA1"
-
-[seller]
-nip = "{SHOP_NIP}"
-name = "Piekarnia Testowa Sp. z o.o."
-address_line1 = "ul. Kwiatowa 1"
-
-[api]
-token_file = "pos-token"
-
-[store]
-path = "outbox.sqlite3"
-
-[keystore]
-backend = "file"
-key_path = "offline-key.p8"
-cert_path = "offline-cert.pem"
-token_path = "ksef-token.json"
-passphrase_file = "key-passphrase"
-""")
+    files = write_device_config(tmp_path, keystore_toml=(
+        'backend = "file"\nkey_path = "offline-key.p8"\ncert_path = "offline-cert.pem"\n'
+        'token_path = "ksef-token.json"\npassphrase_file = "key-passphrase"\n'))
+    assert SELLER_NIP == SHOP_NIP
+    cfg = files.config
     gen = run("key", "generate", "--config", str(cfg))
     if gen.returncode == 2 and "config" in gen.stderr and "keystore" in gen.stderr:
         pytest.skip(f"config layer cannot build KeystoreConfig yet: {gen.stderr}")
