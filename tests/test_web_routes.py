@@ -24,13 +24,7 @@ async def issue_and_print(http: aiohttp.ClientSession, rd, key: str = "web-1") -
                          headers={**rd.auth, "Idempotency-Key": key}) as resp:
         assert resp.status == 201
         inv = await resp.json()
-    for _ in range(200):
-        async with http.get(rd.base_url + f"/v1/invoices/{inv['id']}", headers=rd.auth) as resp:
-            inv = await resp.json()
-        if inv["print_state"] == "printed":
-            return inv
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"receipt not printed: {inv}")
+    return await wait_printed(http, rd, inv["id"], tries=200)
 
 
 async def test_page_is_served_without_data_and_with_safe_headers(tmp_path: Path) -> None:
@@ -92,8 +86,9 @@ async def test_missing_invoice_and_missing_upo_say_why(tmp_path: Path) -> None:
             assert Image.open(io.BytesIO(await resp.read())).width > 500
 
 
-async def wait_printed(http: aiohttp.ClientSession, rd, invoice_id: int) -> dict:
-    for _ in range(250):
+async def wait_printed(http: aiohttp.ClientSession, rd, invoice_id: int, *, tries: int = 250) -> dict:
+    """The invoice JSON once its receipt is printed (polled every 20 ms, `tries` times)."""
+    for _ in range(tries):
         async with http.get(rd.base_url + f"/v1/invoices/{invoice_id}", headers=rd.auth) as resp:
             inv = await resp.json()
         if inv["print_state"] == "printed":
