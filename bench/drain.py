@@ -48,20 +48,6 @@ async def _drain(db: Path, sim, timeout_s: float) -> dict:
             "final_states": _counts(db), "batch_invoices_max": config.batch_invoices_max}
 
 
-PROPOSED_INDEX = "CREATE INDEX IF NOT EXISTS bench_corrects_state ON invoices (corrects_id, state, deadline)"
-
-
-def add_proposed_index(db: Path) -> None:
-    """The fix proposed for store.list_for_upload: its correlated subquery (corrections waiting for an
-    original) cannot use the partial index `invoices_corrects` and scans every issued row per issued
-    row (O(n^2): ~6 minutes per call with 10 000 queued on this machine); a full index makes it 0.04 s."""
-    conn = sqlite3.connect(db)
-    try:
-        conn.execute(PROPOSED_INDEX)
-    finally:
-        conn.close()
-
-
 def time_list_for_upload(db: Path, timeout_s: float) -> dict:
     """One `OutboxStore.list_for_upload(500)` (the uplink's first query each step) on the queued store,
     in a child process so a runaway query can be stopped."""
