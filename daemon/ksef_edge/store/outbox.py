@@ -482,8 +482,7 @@ class OutboxStore:
     async def mark_confirmed_many(self, confirmed: Sequence[tuple[int, bytes]]) -> None:
         """`mark_confirmed` for many `(invoice_id, upo)` in one transaction."""
         for invoice_id, upo in confirmed:
-            if not isinstance(upo, (bytes, bytearray)) or not upo:
-                raise InvalidTransitionError(f"invoice {invoice_id}: UPO must be non-empty bytes")
+            _require_upo(invoice_id, upo)
         await self._transition_many(
             [(i, (bytes(u),)) for i, u in confirmed], {InvoiceState.ACCEPTED}, InvoiceState.CONFIRMED, ("upo",)
         )
@@ -592,8 +591,7 @@ class OutboxStore:
         )
 
     async def mark_confirmed(self, invoice_id: int, upo: bytes) -> None:
-        if not isinstance(upo, (bytes, bytearray)) or not upo:
-            raise InvalidTransitionError(f"invoice {invoice_id}: UPO must be non-empty bytes")
+        _require_upo(invoice_id, upo)
         await self._transition(invoice_id, {InvoiceState.ACCEPTED}, InvoiceState.CONFIRMED, {"upo": bytes(upo)})
 
     async def mark_rejected(self, invoice_id: int, code: str, reason: str) -> None:
@@ -690,6 +688,11 @@ class OutboxStore:
 def _require_text(value: object, name: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidTransitionError(f"{name} must be a non-empty string")
+
+
+def _require_upo(invoice_id: int, upo: object) -> None:
+    if not isinstance(upo, (bytes, bytearray)) or not upo:
+        raise InvalidTransitionError(f"invoice {invoice_id}: UPO must be non-empty bytes")
 
 
 def _record(row: sqlite3.Row | tuple, xml: bytes | None = None) -> InvoiceRecord:
