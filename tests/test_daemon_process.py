@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import random
 import signal
 import socket
@@ -14,8 +13,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-
-import pytest
 
 from daemon_fixtures import (
     PYTHON,

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from PIL import Image
 

@@ -6,7 +6,6 @@ virtual clock whose every sleep moves the simulator's clock by the same amount (
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 import pytest
 
