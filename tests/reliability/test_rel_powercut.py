@@ -56,9 +56,11 @@ def test_power_cut_after_every_kill_loses_no_acknowledged_invoice(tmp_path, scal
     env = {"LD_PRELOAD": str(shim), "FSYNC_SHADOW_DIR": str(shadow_dir), "FSYNC_SHADOW_WATCH": str(db_dir)}
     sim = start_sim(tmp_path, "--processing-delay", "0.01")
     device = make_device(device_dir, sim=sim, store_path="db/outbox.sqlite3", env=env)
-    rolled_back = []
+    rolled_back: list[int] = []
+    synced: set[str] = set()
 
     def power_cut(cycle: int) -> None:
+        synced.update(p.name for p in shadow_dir.iterdir() if not p.name.startswith("."))
         before = {p.name: p.read_bytes() for p in db_dir.iterdir() if p.is_file() and not p.name.endswith("-shm")}
         restore_durable(db_dir, shadow_dir)
         after = {p.name: p.read_bytes() for p in db_dir.iterdir() if p.is_file()}
@@ -67,12 +69,15 @@ def test_power_cut_after_every_kill_loses_no_acknowledged_invoice(tmp_path, scal
 
     try:
         ledger, stats = run_crash_cycles(device, scale.powercut_cycles, seed=4321, after_kill=power_cut)
-        assert rolled_back, "no cycle lost anything: the shim did not see the daemon's fsyncs"
+        # the shim saw the commits (WAL) and checkpoints (database file); with WAL + synchronous=FULL the
+        # un-synced window is narrow, so most cuts lose only the -shm (the WAL index, rebuilt on open)
+        assert {"outbox.sqlite3", "outbox.sqlite3-wal"} <= synced, synced
         assert_all_in_ksef_once(device, sim, tmp_path)
     finally:
         device.kill()
         sim.stop()
-    print(f"power cut: {scale.powercut_cycles} cycles, {len(rolled_back)} rolled back un-synced writes, {stats}")
+    print(f"power cut: {scale.powercut_cycles} cycles, {len(rolled_back)} threw away un-synced database/WAL bytes "
+          f"(every one lost the -shm), {stats}")
     reason = explain_server_errors(device, ledger.server_errors)
     if reason:
         pytest.xfail(reason)
