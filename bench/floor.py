@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 
 from common import now, summary_ms
@@ -34,7 +35,7 @@ def measure_floor(workdir: Path, n: int) -> dict:
     xml = doc.xml
     sign_input = kod2_sign_string(QrEnvironment.TEST, "Nip", "5265877635", "5265877635", signer.certificate_serial,
                                   doc.sha256_b64url).encode()
-    db = workdir / "floor.sqlite3"
+    db = workdir / f"floor-{time.monotonic_ns()}.sqlite3"
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
