@@ -32,6 +32,7 @@ from .api.issuer import InvoiceIssuer, utc_now
 from .api.metrics import Metrics
 from .api.state import CertificateStatus, DaemonState
 from .config import Config
+from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
 from .store import OutboxStore
 
@@ -159,6 +160,8 @@ class Daemon:
 
     async def start(self) -> None:
         cfg = self.config
+        # before READY and before any request: two first requests compiling at once broke libxml2 (a 500)
+        compile_schemas()
         self.store = await OutboxStore.open(cfg.store.path, busy_timeout_ms=cfg.store.busy_timeout_ms)
         log.info("store %s ready (schema v%d)", cfg.store.path, self.store.schema_version)
         try:

@@ -366,9 +366,6 @@ def run_uplink_until_drained(db: Path, sim: Sim, token_file: Path, *, timeout_s:
 KNOWN_5XX = {  # cause in the daemon log -> explanation (both lose nothing: the retry with the same key succeeds)
     "NotFoundError: invoice": "OutboxStore.issue read the just-committed row through the shared reader "
                               "connection, whose open snapshot could predate the commit",
-    "XMLSchemaParseError": "domain.fa3 compiles the FA(3) XSD lazily on the first issue; two first requests "
-                           "compiling it at once in executor threads (shared lxml parser) fail with "
-                           "'TDataCzas does not resolve'; compile it once at start-up, before READY, or under a lock",
 }
 
 

@@ -11,8 +11,8 @@ parser may not touch the network. Each schema is compiled once per process.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
+import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -85,14 +85,46 @@ def _compile(path: Path) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(path), parser))
 
 
-@functools.cache
-def fa3_schema() -> etree.XMLSchema:
-    return _compile(FA3_XSD)
+# libxml2 is not safe to compile two schemas at once: two first requests compiling in executor threads
+# failed with "TDataCzas does not resolve" (docs/benchmarks.md). One lock for every compile, and the
+# daemon compiles both before READY (`compile_schemas`), so requests only ever read the finished object.
+_COMPILE_LOCK = threading.Lock()
 
 
-@functools.cache
-def upo_schema() -> etree.XMLSchema:
-    return _compile(UPO_XSD)
+class _CompiledOnce:
+    """A schema compiled on first use, at most once per process, under `_COMPILE_LOCK`."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._schema: etree.XMLSchema | None = None
+
+    def __call__(self) -> etree.XMLSchema:
+        schema = self._schema
+        if schema is None:
+            with _COMPILE_LOCK:
+                schema = self._schema
+                if schema is None:
+                    schema = self._schema = _compile(self._path)
+        return schema
+
+    @property
+    def compiled(self) -> bool:
+        return self._schema is not None
+
+    def cache_clear(self) -> None:
+        """Forget the compiled schema (tests: the next call compiles again)."""
+        with _COMPILE_LOCK:
+            self._schema = None
+
+
+fa3_schema = _CompiledOnce(FA3_XSD)
+upo_schema = _CompiledOnce(UPO_XSD)
+
+
+def compile_schemas() -> None:
+    """Compile the FA(3) and UPO schemas now (the daemon calls it before READY: ~6 ms here)."""
+    fa3_schema()
+    upo_schema()
 
 
 def safe_parser() -> etree.XMLParser:
