@@ -21,6 +21,7 @@ from ..store import (
     InvoiceState,
     NotFoundError,
     PrintState,
+    StorageFullError,
 )
 from ..store.clock import ClockSync
 from ..store.numbering import WARSAW
@@ -84,6 +85,8 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
         return error_response(exc.status, codes.get(exc.status, "http_error"), exc.reason)
     except asyncio.CancelledError:
         raise
+    except StorageFullError as exc:  # any write (a reprint's print state): the cashier must see why
+        return error_response(507, "storage_full", f"{exc}; nothing was changed, retry once space is freed")
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal", "internal error; see the daemon log")
@@ -179,6 +182,10 @@ def _issue_errors(document: str, *, invalid_code: str) -> Iterator[None]:
         raise ApiError(503, "clock_behind", str(exc)) from None
     except IdempotencyConflictError as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), "Idempotency-Key") from None
+    except StorageFullError as exc:
+        raise ApiError(
+            507, "storage_full", f"{exc}; nothing was stored, retry with the same Idempotency-Key"
+        ) from None
     except SchemaError as exc:
         log.error("built %s XML failed the FA(3) schema (a bug): %s", document, exc)
         raise ApiError(

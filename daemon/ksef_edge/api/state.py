@@ -107,6 +107,9 @@ class DaemonState:
             floor = await self.store.clock_floor()
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return [{"code": "store_unavailable", "message": f"the invoice database is not usable: {exc}"}]
+        full = self.store.storage_problem()
+        if full is not None:
+            out.append({"code": "storage_full", "message": f"{full}; invoices cannot be stored until it is freed"})
         now = self.now()
         if floor is not None and now < floor - dt.timedelta(seconds=self.config.clock.floor_tolerance_s):
             out.append({

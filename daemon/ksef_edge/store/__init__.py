@@ -16,6 +16,7 @@ from .records import (
     NotFoundError,
     PrintState,
     SchemaTooNewError,
+    StorageFullError,
     StoreError,
     TechnicalCorrection,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "NotFoundError",
     "PrintState",
     "SchemaTooNewError",
+    "StorageFullError",
     "StoreError",
     "TechnicalCorrection",
 ]

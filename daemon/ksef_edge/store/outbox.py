@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -28,12 +29,15 @@ from .records import (
     NewInvoice,
     NotFoundError,
     PrintState,
+    StorageFullError,
     TechnicalCorrection,
 )
 
 log = logging.getLogger(__name__)
 
 LIST_LIMIT_MAX = 500
+SQLITE_FULL = 13  # primary result code: "database or disk is full"
+STORAGE_FREE_OK_BYTES = 4 * 1024 * 1024  # after a disk-full error, this much free space clears the alarm
 UPLOAD_PAGE_MAX = 10_000  # KSeF takes up to 10 000 invoices in one batch session
 _COLUMNS = (
     "id, series, seq, number, sha256, issue_date, created_at, kod1_url, kod2_url, cert_serial, offline_mode, "
@@ -64,6 +68,22 @@ async def _connect(path: Path, busy_timeout_ms: int, *, query_only: bool = False
         await conn.close()
         raise
     return conn
+
+
+def free_bytes(directory: Path) -> int | None:
+    """Free space for an unprivileged writer on the filesystem holding `directory` (None if unknown)."""
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF == SQLITE_FULL) or "database or disk is full" in str(exc)
 
 
 async def quick_check(conn: aiosqlite.Connection, path: Path) -> None:
@@ -110,6 +130,7 @@ class OutboxStore:
         self._reader = _SerialReader(reader)
         self._write_lock = asyncio.Lock()
         self.schema_version = 0
+        self.storage_full: StorageFullError | None = None  # the last write failed for lack of space
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -143,11 +164,36 @@ class OutboxStore:
             await self._writer.close()
 
     @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer under the write lock; a full disk becomes `StorageFullError` (and the alarm in
+        `storage_problem`), any write that succeeds clears it."""
+        async with self._write_lock:
+            try:
+                yield self._writer
+            except sqlite3.OperationalError as exc:
+                if not is_disk_full(exc):
+                    raise
+                self.storage_full = StorageFullError(str(self.path.parent), free_bytes(self.path.parent))
+                log.error("%s: %s", self.path, self.storage_full)
+                raise self.storage_full from exc
+            self.storage_full = None
+
+    def storage_problem(self) -> StorageFullError | None:
+        """The disk-full error while it lasts: until a write succeeds or enough space was freed."""
+        full = self.storage_full
+        if full is None:
+            return None
+        free = free_bytes(self.path.parent)
+        if free is not None and free >= STORAGE_FREE_OK_BYTES:
+            self.storage_full = None
+            return None
+        return StorageFullError(full.directory, free)
+
+    @contextlib.asynccontextmanager
     async def _write_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """The writer in one BEGIN IMMEDIATE transaction under the write lock: committed when the block
         ends, rolled back when it raises (a block may end the transaction itself, e.g. a replay)."""
-        async with self._write_lock:
-            conn = self._writer
+        async with self._writing() as conn:
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -159,8 +205,8 @@ class OutboxStore:
 
     async def _recover(self) -> None:
         """A print interrupted by a crash goes back to the queue; everything else is already consistent."""
-        async with self._write_lock:
-            cur = await self._writer.execute(
+        async with self._writing() as conn:
+            cur = await conn.execute(
                 "UPDATE invoices SET print_state = 'pending', updated_at = ? WHERE print_state = 'printing'",
                 (_utc(dt.datetime.now(dt.timezone.utc)),),
             )
@@ -492,8 +538,8 @@ class OutboxStore:
 
         Only for invoices KSeF does not hold yet (issued, sending, rejected); returns False otherwise.
         """
-        async with self._write_lock:
-            cur = await self._writer.execute(
+        async with self._writing() as conn:
+            cur = await conn.execute(
                 "UPDATE invoices SET deadline = ?, updated_at = ? WHERE id = ? "
                 "AND state IN ('issued','sending','rejected') AND deadline IS NOT ?",
                 (deadline.isoformat() if deadline else None, _utc(dt.datetime.now(dt.timezone.utc)), invoice_id,
@@ -605,8 +651,8 @@ class OutboxStore:
     async def set_print_state(self, invoice_id: int, state: PrintState | str, error: str | None = None) -> None:
         """Printer callback; any print state may follow any other (a reprint restarts the cycle)."""
         state = PrintState(state)
-        async with self._write_lock:
-            cur = await self._writer.execute(
+        async with self._writing() as conn:
+            cur = await conn.execute(
                 "UPDATE invoices SET print_state = ?, print_error = ?, updated_at = ? WHERE id = ?",
                 (state.value, error, _utc(dt.datetime.now(dt.timezone.utc)), invoice_id),
             )

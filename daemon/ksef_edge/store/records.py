@@ -136,3 +136,13 @@ class SchemaTooNewError(StoreError):
 
 class IntegrityCheckError(StoreError):
     """`PRAGMA quick_check` found corruption."""
+
+
+class StorageFullError(StoreError):
+    """The filesystem holding the database is full (SQLITE_FULL): the write was rolled back, nothing stored."""
+
+    def __init__(self, directory: str, free_bytes: int | None) -> None:
+        free = f" ({free_bytes // 1024} KiB free)" if free_bytes is not None else ""
+        super().__init__(f"the device's disk is full: free space on {directory}{free}")
+        self.directory = directory
+        self.free_bytes = free_bytes
