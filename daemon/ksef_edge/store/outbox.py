@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 import aiosqlite
 
 from .migrations import MIGRATIONS, Migration, migrate
+from .open_errors import open_error
 from .records import (
     ClockBehindError,
     CorrectionContext,
@@ -142,20 +143,36 @@ class OutboxStore:
         busy_timeout_ms: int = 5000,
         migrations: tuple[Migration, ...] = MIGRATIONS,
     ) -> "OutboxStore":
-        """Open (creating if needed), check integrity, migrate, and recover from a previous crash."""
+        """Open (creating if needed), check integrity, migrate, and recover from a previous crash.
+
+        A file that cannot be used (read-only, not a database, damaged) is refused with a `StoreError`
+        naming the path and the fix, and left untouched."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, busy_timeout_ms)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writer = await _connect(path, busy_timeout_ms)
+        except (sqlite3.Error, OSError) as exc:
+            raise open_error(path, exc) from exc
         try:
             await quick_check(writer, path)
             version = await migrate(writer, migrations)
             reader = await _connect(path, busy_timeout_ms, query_only=True)
+        except (sqlite3.Error, OSError) as exc:
+            await writer.close()
+            raise open_error(path, exc) from exc
         except BaseException:
             await writer.close()
             raise
         store = cls(path, writer, reader)
         store.schema_version = version
-        await store._recover()
+        try:
+            await store._recover()
+        except (sqlite3.Error, OSError) as exc:
+            await store.close()
+            raise open_error(path, exc) from exc
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     async def close(self) -> None:
