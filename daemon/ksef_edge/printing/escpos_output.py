@@ -2,9 +2,16 @@
 
 Rendering happens into python-escpos' `Dummy`, so one byte string is what a file sink, a test and a printer
 receive; sending is one write, and any failure surfaces as `PrinterError` for the queue to retry.
+A network printer's receipt counts as sent only when the printer ended the job (`_end_of_network_job`):
+a successful `send()` on a socket only means the bytes reached our own kernel's buffer.
 """
 from __future__ import annotations
 
+import fcntl
+import socket
+import struct
+import termios
+import time
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -17,6 +24,7 @@ from .receipt_layout import Block, QrBlock, TextLine, UnprintableTextError
 QUIET_ZONE = 4  # modules, the ISO/IEC 18004 default (protocol.md §6.3)
 MAX_MODULE_DOTS = 8  # 1 mm modules at 203 dpi; bigger only wastes paper
 MIN_MODULE_DOTS = 3  # 0.375 mm: below this phone cameras struggle with thermal print
+END_OF_JOB_WAIT_S = 5.0  # at most this long for a network printer to close its side after the receipt
 
 
 class QrTooLargeError(ValueError):
@@ -141,6 +149,9 @@ def send(cfg: PrinterConfig, data: bytes) -> None:
         printer._raw(data)  # python-escpos' raw write (the bytes are already complete ESC/POS)
         if hasattr(printer, "flush"):
             printer.flush()
+        sock = getattr(printer, "device", None) if cfg.connection == "network" else None
+        if isinstance(sock, socket.socket):
+            _end_of_network_job(sock, min(cfg.timeout_s, END_OF_JOB_WAIT_S))
     except Exception as exc:  # DeviceNotFoundError, OSError, USBError, SerialException ...
         raise PrinterError(f"{_where(cfg)}: {type(exc).__name__}: {str(exc).strip()}") from exc
     finally:
@@ -148,6 +159,35 @@ def send(cfg: PrinterConfig, data: bytes) -> None:
             printer.close()
         except Exception:  # noqa: BLE001 - closing a broken connection must not hide the real error
             printer._device = False  # or python-escpos retries the close in __del__
+
+
+def _end_of_network_job(sock: socket.socket, wait_s: float) -> None:
+    """Half-close and wait for the printer to close its side (EOF: it read the whole receipt).
+
+    A printer that dropped the connection mid-receipt answers with a reset (raised here, so the job is
+    retried, never recorded as printed). A printer that keeps the connection open past `wait_s` is
+    accepted only if its TCP stack acknowledged every byte.
+    """
+    sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + wait_s
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(4096):  # status bytes a printer may send (ASB) are not needed here
+                return
+    except TimeoutError:
+        pass
+    unacked = _unacknowledged_bytes(sock)
+    if unacked:
+        raise ConnectionError(f"the printer did not take the last {unacked} bytes of the receipt within {wait_s:g} s")
+
+
+def _unacknowledged_bytes(sock: socket.socket) -> int:
+    """Bytes sent but not yet acknowledged by the peer (Linux SIOCOUTQ); 0 where it cannot be asked."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+    except OSError:
+        return 0
 
 
 def _where(cfg: PrinterConfig) -> str:

@@ -194,9 +194,19 @@ class PrintQueue:
             job.not_before = time.monotonic() + min(self.backoff_max, self.backoff_initial * 2 ** (job.attempts - 1))
             log.warning("receipt %s not printed (attempt %d): %s", job.invoice_id, job.attempts, job.last_error)
             await self._anotify(job)
+            await self._blocked_behind(job)
             return
         self.printer_error = None
         await self._finish(job, PrintState.PRINTED, None)
+
+    async def _blocked_behind(self, head: _Job) -> None:
+        """Receipts waiting behind a failing one are held up by the same printer trouble: say so, so the
+        cashier sees every unprinted receipt as `failed_retrying`, not only the first."""
+        for job in list(self._queue)[1:]:
+            if job.state is PrintState.PENDING:
+                job.state = PrintState.FAILED_RETRYING
+                job.last_error = f"waiting for the printer: {head.last_error}"
+                await self._anotify(job)
 
     async def _finish(self, job: _Job, state: PrintState, error: str | None) -> None:
         if self._queue and self._queue[0] is job:
