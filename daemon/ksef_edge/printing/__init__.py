@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from . import capabilities_cache
+
+capabilities_cache.configure()  # before python-escpos is first imported (its printer database cache)
+
 Connection = Literal["usb", "network", "serial", "file", "none"]
 Paper = Literal["58mm", "80mm"]
 
