@@ -127,8 +127,9 @@ def write_device_config(
     (dir / "pos-token").write_text(token + "\n")
     os.chmod(dir / "pos-token", 0o600)
     port = port or free_port()
-    if keystore_toml is None:  # in-process tests inject a MemorySigner; the paths are never opened
-        keystore_toml = 'backend = "file"\nkey_path = "offline-key.p8"\ncert_path = "offline-cert.pem"\npassphrase_file = "key-passphrase"\n'
+    if keystore_toml is None:  # in-process tests inject a MemorySigner; the key paths are never opened
+        keystore_toml = ('backend = "file"\nkey_path = "offline-key.p8"\ncert_path = "offline-cert.pem"\n'
+                         'passphrase_file = "key-passphrase"\ntoken_path = "ksef-token.json"\n')
     text = f"""
 [device]
 pos_id = "{pos}"
@@ -249,7 +250,10 @@ class DaemonProcess:
 
 
 def write_dev_keystore(dir: Path, *, nip: str = SELLER_NIP) -> str:
-    """An encrypted-file Offline key + a KSeF-shaped test certificate for it; returns the [keystore] TOML body."""
+    """An encrypted-file Offline key + a KSeF-shaped test certificate for it; returns the [keystore] TOML body.
+
+    Every keystore path is in `dir`, the KSeF token's too: its default is the device's /var/lib/ksef-edge,
+    where a test must never read or write."""
     from ksef_edge.keystore.devcert import make_test_certificate
     from ksef_edge.keystore.file_backend import generate_file_key
     from ksef_edge.keystore.passphrase import PassphraseSource
@@ -267,6 +271,7 @@ def write_dev_keystore(dir: Path, *, nip: str = SELLER_NIP) -> str:
         'key_path = "offline-key.p8"\n'
         'cert_path = "offline-cert.pem"\n'
         'passphrase_file = "key-passphrase"\n'
+        'token_path = "ksef-token.json"\n'
     )
 
 

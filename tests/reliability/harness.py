@@ -128,7 +128,7 @@ def make_device(
     """A device dir with a file keystore (encrypted key + passphrase file), the KSeF token encrypted
     in the dir (never in /var/lib), and the uplink pointed at `sim` (uplink off without a sim)."""
     dir.mkdir(parents=True, exist_ok=True)
-    keystore = write_dev_keystore(dir) + 'token_path = "ksef-token.json"\n'
+    keystore = write_dev_keystore(dir)
     if sim is not None:
         ksef = f'environment = "simulator"\napi_base_url = "{sim.base}/v2"\nuplink_idle_s = {uplink_idle_s}'
         uplink = "auto"
