@@ -70,6 +70,7 @@ class InvoiceStatus:
     invoice_number: str | None = None
     invoice_file_name: str | None = None
     upo_download_url: str | None = None
+    upo_download_url_expires: dt.datetime | None = None  # pre-signed: useless after this
 
     @classmethod
     def from_api(cls, item: dict) -> "InvoiceStatus":
@@ -86,6 +87,7 @@ class InvoiceStatus:
                 invoice_number=item.get("invoiceNumber"),
                 invoice_file_name=item.get("invoiceFileName"),
                 upo_download_url=item.get("upoDownloadUrl"),
+                upo_download_url_expires=parse_datetime(item.get("upoDownloadUrlExpirationDate")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise KsefProtocolError(f"invoice status is malformed: {exc}") from exc

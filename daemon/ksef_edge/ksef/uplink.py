@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 SESSION_GONE_CODES = {21173, 21180, 21155}  # no such session / status forbids / session invoice limit
 RETRYABLE_INVOICE_CODES = {405, 550}        # cancelled by session error / by system: send again
 PAGE = 500
+UPO_CONCURRENCY = 8         # pre-signed UPO downloads at once (storage: no token, not rate-limited)
+UPO_URL_MARGIN_S = 60.0     # a pre-signed URL this close to its expiry is not used any more
+UPO_LIST_FROM = 4           # from this many invoices without a URL, one session list beats per-invoice UPO calls
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,11 @@ class Uplink:
         self._online_last_send = 0.0
         self._active_batch: str | None = None
         self._last_poll: dict[str, float] = {}
+        # UPOs: pre-signed URLs learned from session lists (session -> KSeF number -> (url, expiry)), kept
+        # between steps so a failed download never costs another list (20/min, 200/h in production), and
+        # per invoice (failures so far, monotonic time of the next try) for those whose download failed
+        self._upo_urls: dict[str, dict[str, tuple[str, dt.datetime | None]]] = {}
+        self._upo_retry: dict[int, tuple[int, float]] = {}
         self._touched: dict[str, dt.datetime] = {}  # session ref -> last request we sent to it
         self._failures = 0
         self._next_latarnia = 0.0
@@ -425,6 +433,7 @@ class Uplink:
             entries = [await self.client.invoice_status(ref, r.ksef_invoice_ref) for r in recs]  # type: ignore[arg-type]
         else:
             entries = await self.client.session_invoices(ref)
+        self._remember_upo_urls(ref, entries)
         by_hash: dict[str, list[InvoiceStatus]] = defaultdict(list)
         for e in entries:
             by_hash[e.invoice_hash].append(e)
@@ -503,17 +512,7 @@ class Uplink:
                 await self.store.mark_accepted(rec.id, number)
         for rec, number, _ in numbered:
             await self._accepted(rec, number)
-        upos: list[tuple[int, bytes]] = []
-        for rec, number, entry in numbered:
-            upo = await self._fetch_upo(rec, ref, number, entry.upo_download_url)
-            if upo is not None:
-                upos.append((rec.id, upo))
-        confirm_many = getattr(self.store, "mark_confirmed_many", None)
-        if confirm_many is not None and len(upos) > 1:
-            await confirm_many(upos)
-        else:
-            for invoice_id, upo in upos:
-                await self.store.mark_confirmed(invoice_id, upo)
+        await self._confirm_many(ref, [(rec, number, entry.upo_download_url) for rec, number, entry in numbered])
         return True
 
     def _checked_number(self, number: str | None, rec: InvoiceRecord) -> str:
@@ -558,28 +557,81 @@ class Uplink:
                   rec.number, code, reason)
 
     # ------------------------------------------------------------------ UPO
+    #
+    # A UPO download that fails (5xx, reset, timeout, not ready, expired URL) concerns that invoice only:
+    # it stays `accepted` (its UPO pending), is tried again after its own backoff, and neither stops the
+    # other invoices of the step nor costs a new session list while the session's URLs are still valid.
+
+    def _remember_upo_urls(self, ref: str, entries: list[InvoiceStatus]) -> None:
+        urls = self._upo_urls.setdefault(ref, {})
+        for e in entries:
+            if e.code == 200 and e.ksef_number and e.upo_download_url:
+                urls[e.ksef_number] = (e.upo_download_url, e.upo_download_url_expires)
+
+    def _upo_url(self, ref: str, ksef_number: str) -> str | None:
+        """The remembered pre-signed URL of this invoice's UPO, unless it is about to expire."""
+        url, expires = self._upo_urls.get(ref, {}).get(ksef_number, (None, None))
+        if url is None or (expires is not None
+                           and (expires - self.clock.now()).total_seconds() < UPO_URL_MARGIN_S):
+            return None
+        return url
+
+    def _upo_due(self, invoice_id: int, now: float) -> bool:
+        retry = self._upo_retry.get(invoice_id)
+        return retry is None or now >= retry[1]
+
+    def _upo_later(self, rec: InvoiceRecord, why: str) -> None:
+        failures = self._upo_retry.get(rec.id, (0, 0.0))[0] + 1
+        delay = min(self.config.backoff_max_s, self.config.backoff_base_s * 2 ** min(failures - 1, 20))
+        delay *= random.uniform(0.5, 1.0)
+        self._upo_retry[rec.id] = (failures, self.clock.monotonic() + delay)
+        log.info("UPO for %s pending (%s); trying again in %.1fs", rec.number, why, delay)
 
     async def _confirm(self, rec: InvoiceRecord, ref: str, ksef_number: str, url: str | None) -> bool:
-        upo = await self._fetch_upo(rec, ref, ksef_number, url)
-        if upo is None:
-            return False
-        await self.store.mark_confirmed(rec.id, upo)
-        return True
+        return await self._confirm_many(ref, [(rec, ksef_number, url)]) > 0
+
+    async def _confirm_many(self, ref: str, items: list[tuple[InvoiceRecord, str, str | None]]) -> int:
+        """Fetch and check these UPOs (pre-signed downloads in parallel), store those that came in one
+        transaction; returns how many. A failed one is left for later (`_upo_later`)."""
+        gate = asyncio.Semaphore(UPO_CONCURRENCY)
+
+        async def one(rec: InvoiceRecord, number: str, url: str | None) -> bytes | None:
+            async with gate:
+                return await self._fetch_upo(rec, ref, number, url)
+
+        results = await asyncio.gather(*(one(*item) for item in items), return_exceptions=True)
+        upos = [(rec.id, r) for (rec, _, _), r in zip(items, results) if isinstance(r, bytes)]
+        confirm_many = getattr(self.store, "mark_confirmed_many", None)
+        if confirm_many is not None and len(upos) > 1:
+            await confirm_many(upos)
+        else:
+            for invoice_id, upo in upos:
+                await self.store.mark_confirmed(invoice_id, upo)
+        crashed = next((r for r in results if isinstance(r, BaseException)), None)
+        if crashed is not None:  # not a download failure (those are handled per invoice): the step's business
+            raise crashed
+        return len(upos)
 
     async def _fetch_upo(self, rec: InvoiceRecord, ref: str, ksef_number: str, url: str | None) -> bytes | None:
         """The invoice's UPO, checked (valid, lists our hash under our KSeF number), or None for now."""
+        url = url or self._upo_url(ref, ksef_number)
         try:
             upo = await (self.client.download_upo(url) if url
                          else self.client.invoice_upo_by_ksef_number(ref, ksef_number))
             check_upo(upo.xml, invoice_hash_b64=_b64(rec.sha256), ksef_number=ksef_number)
-        except KsefHttpError as exc:
-            log.info("UPO for %s not available yet: %s", rec.number, exc)
+        except (KsefHttpError, KsefUnavailable) as exc:
+            if url and isinstance(exc, KsefHttpError) and exc.status in (403, 404):
+                self._upo_urls.get(ref, {}).pop(ksef_number, None)  # expired/revoked URL: get a fresh one
+            self._upo_later(rec, str(exc))
             return None
         except KsefProtocolError as exc:
             self.metrics.errors.labels(kind="upo").inc()
             self._last_error, self._last_error_at = f"UPO for {rec.number}: {exc}", self.clock.now()
             log.error("UPO for %s refused: %s", rec.number, exc)
+            self._upo_urls.get(ref, {}).pop(ksef_number, None)
+            self._upo_later(rec, "refused")
             return None
+        self._upo_retry.pop(rec.id, None)
         return upo.xml
 
     async def _fetch_missing_upos(self) -> bool:
@@ -587,18 +639,43 @@ class Uplink:
         progress = False
         now = self.clock.monotonic()
         for ref, recs in by_session.items():
-            key = f"upo:{ref}"
-            if not ref or now - self._last_poll.get(key, -1e18) < self.config.poll_interval_s:
+            if not ref or self._stop.is_set():
                 continue
-            self._last_poll[key] = now
-            urls: dict[str, str | None] = {}
-            if self.client.pacer.delay("sessionInvoiceList") > 0 or self.client.pacer.delay("sessionMisc") > 0:
-                continue
-            if len(recs) > 3:
-                urls = {e.ksef_number or "": e.upo_download_url for e in await self.client.session_invoices(ref)}
-            for rec in recs:
-                progress |= await self._confirm(rec, ref, rec.ksef_number or "", urls.get(rec.ksef_number or ""))
+            due = [r for r in recs if self._upo_due(r.id, now)]
+            unknown = [r for r in due if self._upo_url(ref, r.ksef_number or "") is None]
+            if len(unknown) >= UPO_LIST_FROM:
+                # many without a URL (after a restart, or URLs expired): one list gives them all
+                if await self._list_upo_urls(ref, unknown, now):
+                    for rec in unknown:
+                        if self._upo_url(ref, rec.ksef_number or "") is None:
+                            self._upo_later(rec, "no UPO download URL in the session list yet")
+                due = [r for r in due if self._upo_url(ref, r.ksef_number or "") is not None]
+            elif unknown and self.client.pacer.delay("sessionMisc") > 0:
+                # UPO by KSeF number is rate-limited: never stall the step waiting for its budget
+                waiting = {r.id for r in unknown}
+                due = [r for r in due if r.id not in waiting]
+            if due:
+                progress |= await self._confirm_many(ref, [(r, r.ksef_number or "", None) for r in due]) > 0
+        # forget what no accepted invoice needs any more (confirmed, or the process lost them)
+        pending = {r.id for recs in by_session.values() for r in recs}
+        self._upo_retry = {i: v for i, v in self._upo_retry.items() if i in pending}
+        self._upo_urls = {ref: urls for ref, urls in self._upo_urls.items() if ref in by_session}
         return progress
+
+    async def _list_upo_urls(self, ref: str, waiting: list[InvoiceRecord], now: float) -> bool:
+        """List the session for its UPO URLs if the list budget allows now; False if not listed."""
+        key = f"upo:{ref}"
+        if now - self._last_poll.get(key, -1e18) < self.config.poll_interval_s \
+                or self.client.pacer.delay("sessionInvoiceList") > 0:
+            return False
+        self._last_poll[key] = now
+        try:
+            self._remember_upo_urls(ref, await self.client.session_invoices(ref))
+        except (KsefHttpError, KsefUnavailable) as exc:
+            for rec in waiting:
+                self._upo_later(rec, f"session list failed: {exc}")
+            return False
+        return True
 
     # ------------------------------------------------------------------ status, deadlines, alarms
 
