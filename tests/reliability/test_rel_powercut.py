@@ -78,6 +78,4 @@ def test_power_cut_after_every_kill_loses_no_acknowledged_invoice(tmp_path, scal
         sim.stop()
     print(f"power cut: {scale.powercut_cycles} cycles, {len(rolled_back)} threw away un-synced database/WAL bytes "
           f"(every one lost the -shm), {stats}")
-    reason = explain_server_errors(device, ledger.server_errors)
-    if reason:
-        pytest.xfail(reason)
+    explain_server_errors(device, ledger.server_errors)

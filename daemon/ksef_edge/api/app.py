@@ -125,9 +125,12 @@ async def post_invoice(request: web.Request) -> web.Response:
         draft = parse_invoice_request(body)
         canonical = canonical_json(body)
         with _issue_errors("invoice", invalid_code="invalid_invoice"):
-            record, created = await _run_to_commit(state.issuer.issue(
+            issued = await _run_to_commit(state.issuer.issue(
                 draft, idempotency_key=key, request_hash=request_hash(canonical), request_json=canonical,
             ))
+    record, created = issued.record, issued.created
+    if issued.totals is not None:  # the document just built: the 201 needs no re-read and no re-parse
+        state.remember_totals(record, issued.totals)
     if created:
         log.info("issued invoice id=%s number=%s", record.id, record.number)
     return await _issued_response(state, record, created, started, draft, document="invoice")
@@ -195,7 +198,7 @@ def _issue_errors(document: str, *, invalid_code: str) -> Iterator[None]:
         raise ApiError(422, invalid_code, str(exc)) from None
 
 
-async def _run_to_commit(issue: Awaitable[tuple[InvoiceRecord, bool]]) -> tuple[InvoiceRecord, bool]:
+async def _run_to_commit(issue: Awaitable[Any]) -> Any:
     """Shielded: a client that hangs up mid-request must never cut the transaction."""
     return await asyncio.shield(asyncio.ensure_future(issue))
 

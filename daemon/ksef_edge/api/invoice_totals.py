@@ -13,6 +13,7 @@ from decimal import Decimal
 from lxml import etree
 
 from ..domain.fa3 import read_totals, safe_parser
+from ..domain.totals import Totals
 
 CACHE_MAX = 4096
 
@@ -29,6 +30,16 @@ class InvoiceTotals:
 
     def to_json(self) -> dict[str, str]:
         return {"net": str(self.net), "vat": str(self.vat), "gross": str(self.gross), "currency": "PLN"}
+
+    @classmethod
+    def of(cls, totals: Totals) -> "InvoiceTotals":
+        """The totals of a document just built, as its FA(3) bytes state them: the sums `read_totals`
+        reads back (P_13_x, P_14_x, P_15), each written with 2 decimal places."""
+        return cls(net=_as_written(totals.net), vat=_as_written(totals.vat), gross=_as_written(totals.gross))
+
+
+def _as_written(value: Decimal) -> Decimal:
+    return Decimal(f"{value:.2f}")  # domain.fa3._amount: TKwotowy
 
 
 def totals_from_fa3(xml: bytes) -> InvoiceTotals:

@@ -2,14 +2,15 @@
 
 Everything between the number allocation and the commit runs inside one SQLite transaction
 (`OutboxStore.issue`), so a crash never burns or repeats a number. The pure pipeline
-(`domain.issuance.issue_document`) runs in a worker thread: a TPM signature may take tens of
-milliseconds and must not stall the event loop (and the watchdog).
+(`domain.issuance.issue_document`) runs there, on the store's writer thread: a TPM signature may
+take tens of milliseconds and must not stall the event loop (and the watchdog). The result carries
+the totals of the document just built, so the 201 never re-reads or re-parses the stored XML.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..config import Config
@@ -20,8 +21,16 @@ from ..domain.signer import Signer
 from ..store import InvoiceRecord, NewInvoice, OutboxStore
 from ..store.numbering import SeriesPattern, civil_date
 from .invoice_request import InvoiceDraft
+from .invoice_totals import InvoiceTotals
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    record: InvoiceRecord  # a new invoice's record has its `xml` (the bytes just stored)
+    created: bool  # False: an idempotent replay of an earlier request
+    totals: InvoiceTotals | None  # of the document just built; None for a replay (read from the store)
 
 
 def utc_now() -> dt.datetime:
@@ -71,8 +80,8 @@ class InvoiceIssuer:
 
     async def issue(
         self, draft: InvoiceDraft, *, idempotency_key: str, request_hash: str, request_json: str = ""
-    ) -> tuple[InvoiceRecord, bool]:
-        loop = asyncio.get_running_loop()
+    ) -> IssueResult:
+        built: list[InvoiceTotals] = []  # the totals of the document the committed transaction stored
 
         def build(seq: int, created_at: dt.datetime) -> NewInvoice:
             issue_date = civil_date(created_at)
@@ -85,6 +94,7 @@ class InvoiceIssuer:
                 ctx_value=self._config.ksef.context_value,
                 mode=self._mode,
             )
+            built[:] = [InvoiceTotals.of(doc.totals)]
             return NewInvoice(
                 number=invoice.number,
                 xml=doc.xml,
@@ -105,6 +115,5 @@ class InvoiceIssuer:
             build=build,
             floor_tolerance_s=self._config.clock.floor_tolerance_s,
             request_json=request_json,
-            run_build=lambda fn: loop.run_in_executor(None, fn),
         )
-        return record, created
+        return IssueResult(record, created, built[0] if created and built else None)

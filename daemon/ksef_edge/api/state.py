@@ -78,6 +78,10 @@ class DaemonState:
             self._corrections = CorrectionIssuer(self.config, self.signer, self.store, now=self.now)
         return self._corrections
 
+    def remember_totals(self, record: Any, totals: InvoiceTotals) -> None:
+        """Totals of a document just issued (from what was built, so its 201 does not parse the XML back)."""
+        self._totals.put(record.id, record.sha256, totals)
+
     async def invoice_totals(self, record: Any) -> InvoiceTotals | None:
         """Net/VAT/gross read from the stored bytes (None, logged, if they cannot be read: never guessed)."""
         hit = self._totals.get(record.id, record.sha256)

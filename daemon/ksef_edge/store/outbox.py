@@ -1,8 +1,11 @@
 """The outbox: durable issuance with gapless numbering, idempotency, and checked state transitions.
 
-One writer connection guarded by an asyncio lock serialises every write (numbering needs it and
-SQLite allows one writer anyway); a second, query-only connection serves reads, so a reader never
-sees a row whose transaction may still roll back.
+Every write runs on ONE dedicated thread with its own `sqlite3` connection (`_Writer`): a whole
+transaction, issuance included (BEGIN IMMEDIATE, idempotency check, clock floor, next number, build
++ validate + sign, INSERT, COMMIT), is a single function handed to that thread, so it costs one
+event loop <-> thread hand-off instead of one per statement, and the thread itself serialises the
+writes (numbering needs it and SQLite allows one writer anyway). A second, query-only aiosqlite
+connection serves reads, so a reader never sees a row whose transaction may still roll back.
 """
 from __future__ import annotations
 
@@ -12,12 +15,13 @@ import datetime as dt
 import logging
 import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import aiosqlite
 
-from .migrations import MIGRATIONS, Migration, migrate
+from .migrations import MIGRATIONS, Migration, migrate_sync
 from .open_errors import open_error
 from .records import (
     ClockBehindError,
@@ -54,21 +58,7 @@ def _utc(ts: dt.datetime) -> str:
     return ts.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-async def _connect(path: Path, busy_timeout_ms: int, *, query_only: bool = False) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(str(path), isolation_level=None)
-    try:
-        await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        async with conn.execute("PRAGMA journal_mode = WAL") as cur:
-            mode = (await cur.fetchone())[0]
-        if str(mode).lower() != "wal":
-            raise IntegrityCheckError(f"cannot switch {path} to WAL journal mode (got {mode!r})")
-        await conn.execute("PRAGMA synchronous = FULL")
-        if query_only:
-            await conn.execute("PRAGMA query_only = ON")
-    except BaseException:
-        await conn.close()
-        raise
-    return conn
+T = TypeVar("T")
 
 
 def free_bytes(directory: Path) -> int | None:
@@ -87,14 +77,93 @@ def is_disk_full(exc: BaseException) -> bool:
     return (code is not None and code & 0xFF == SQLITE_FULL) or "database or disk is full" in str(exc)
 
 
-async def quick_check(conn: aiosqlite.Connection, path: Path) -> None:
-    async with conn.execute("PRAGMA quick_check") as cur:
-        rows = [r[0] for r in await cur.fetchall()]
+def _pragmas(busy_timeout_ms: int) -> list[str]:
+    """Both connections: WAL, and every commit fsync'd before it returns (synchronous=FULL)."""
+    return [f"PRAGMA busy_timeout = {int(busy_timeout_ms)}", "PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL"]
+
+
+def _check_wal(path: Path, mode: Any) -> None:
+    if str(mode).lower() != "wal":
+        raise IntegrityCheckError(f"cannot switch {path} to WAL journal mode (got {mode!r})")
+
+
+async def _connect_reader(path: Path, busy_timeout_ms: int) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    try:
+        for pragma in _pragmas(busy_timeout_ms):
+            async with conn.execute(pragma) as cur:
+                row = await cur.fetchone()
+            if "journal_mode" in pragma:
+                _check_wal(path, row[0])
+        await conn.execute("PRAGMA query_only = ON")
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+def _connect_writer(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """The write connection (on the writer thread: sqlite3 refuses its use from any other)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=busy_timeout_ms / 1000)
+    try:
+        for pragma in _pragmas(busy_timeout_ms):
+            row = conn.execute(pragma).fetchone()
+            if "journal_mode" in pragma:
+                _check_wal(path, row[0])
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    rows = [r[0] for r in conn.execute("PRAGMA quick_check").fetchall()]
     if rows != ["ok"]:
         raise IntegrityCheckError(
             f"database {path} failed PRAGMA quick_check ({rows[0] if rows else 'no result'}); "
             "stop the service and restore the latest backup"
         )
+
+
+def _transaction(conn: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
+    """`body` in one BEGIN IMMEDIATE transaction: committed when it returns, rolled back when it raises
+    (it may end the transaction itself, e.g. an idempotent replay rolls back)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(conn)
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+        return result
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+class _Writer:
+    """The one write connection and the one thread that uses it."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        self._conn: sqlite3.Connection | None = None
+
+    async def connect(self, path: Path, busy_timeout_ms: int) -> None:
+        self._conn = await self._call(_connect_writer, path, busy_timeout_ms)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(conn)` on the writer thread: one hand-off. Once started it runs to its end even if the
+        awaiting task is cancelled (a transaction is never cut)."""
+        assert self._conn is not None, "writer not connected"
+        return await self._call(fn, self._conn)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._call(self._conn.close)
+            self._conn = None
+        self._pool.shutdown(wait=False)
 
 
 class _SerialReader:
@@ -125,11 +194,10 @@ class _SerialReader:
 class OutboxStore:
     """Open with `await OutboxStore.open(path)`; close with `await store.close()`."""
 
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, writer: _Writer, reader: aiosqlite.Connection) -> None:
         self.path = path
         self._writer = writer
         self._reader = _SerialReader(reader)
-        self._write_lock = asyncio.Lock()
         self.schema_version = 0
         self.storage_full: StorageFullError | None = None  # the last write failed for lack of space
 
@@ -148,15 +216,17 @@ class OutboxStore:
         A file that cannot be used (read-only, not a database, damaged) is refused with a `StoreError`
         naming the path and the fix, and left untouched."""
         path = Path(path)
+        writer = _Writer()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            writer = await _connect(path, busy_timeout_ms)
-        except (sqlite3.Error, OSError) as exc:
-            raise open_error(path, exc) from exc
-        try:
-            await quick_check(writer, path)
-            version = await migrate(writer, migrations)
-            reader = await _connect(path, busy_timeout_ms, query_only=True)
+            await writer.connect(path, busy_timeout_ms)
+
+            def check_and_migrate(conn: sqlite3.Connection) -> int:
+                _quick_check(conn, path)
+                return migrate_sync(conn, migrations)
+
+            version = await writer.run(check_and_migrate)
+            reader = await _connect_reader(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
             await writer.close()
             raise open_error(path, exc) from exc
@@ -176,24 +246,27 @@ class OutboxStore:
         return store
 
     async def close(self) -> None:
-        async with self._write_lock:
-            await self._reader.close()
-            await self._writer.close()
+        await self._reader.close()
+        await self._writer.close()  # after the writes already handed to its thread
 
-    @contextlib.asynccontextmanager
-    async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The writer under the write lock; a full disk becomes `StorageFullError` (and the alarm in
-        `storage_problem`), any write that succeeds clears it."""
-        async with self._write_lock:
-            try:
-                yield self._writer
-            except sqlite3.OperationalError as exc:
-                if not is_disk_full(exc):
-                    raise
-                self.storage_full = StorageFullError(str(self.path.parent), free_bytes(self.path.parent))
-                log.error("%s: %s", self.path, self.storage_full)
-                raise self.storage_full from exc
-            self.storage_full = None
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(conn)` on the writer thread. A full disk becomes `StorageFullError` (and the alarm in
+        `storage_problem`); any write that succeeds clears it."""
+        try:
+            result = await self._writer.run(fn)
+        except sqlite3.OperationalError as exc:
+            if not is_disk_full(exc):
+                raise
+            full = StorageFullError(str(self.path.parent), free_bytes(self.path.parent))
+            self.storage_full = full
+            log.error("%s: %s", self.path, full)
+            raise full from exc
+        self.storage_full = None
+        return result
+
+    async def _write_transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """`body(conn)` in one BEGIN IMMEDIATE transaction on the writer thread (see `_transaction`)."""
+        return await self._write(lambda conn: _transaction(conn, body))
 
     def storage_problem(self) -> StorageFullError | None:
         """The disk-full error while it lasts: until a write succeeds or enough space was freed."""
@@ -206,29 +279,14 @@ class OutboxStore:
             return None
         return StorageFullError(full.directory, free)
 
-    @contextlib.asynccontextmanager
-    async def _write_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The writer in one BEGIN IMMEDIATE transaction under the write lock: committed when the block
-        ends, rolled back when it raises (a block may end the transaction itself, e.g. a replay)."""
-        async with self._writing() as conn:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                await conn.commit()
-            except BaseException:
-                if conn.in_transaction:
-                    await conn.rollback()
-                raise
-
     async def _recover(self) -> None:
         """A print interrupted by a crash goes back to the queue; everything else is already consistent."""
-        async with self._writing() as conn:
-            cur = await conn.execute(
-                "UPDATE invoices SET print_state = 'pending', updated_at = ? WHERE print_state = 'printing'",
-                (_utc(dt.datetime.now(dt.timezone.utc)),),
-            )
-            if cur.rowcount:
-                log.warning("requeued %d receipt(s) interrupted by a restart", cur.rowcount)
+        now = _utc(dt.datetime.now(dt.timezone.utc))
+        requeued = await self._write(lambda conn: conn.execute(
+            "UPDATE invoices SET print_state = 'pending', updated_at = ? WHERE print_state = 'printing'", (now,),
+        ).rowcount)
+        if requeued:
+            log.warning("requeued %d receipt(s) interrupted by a restart", requeued)
 
     # -------------------------------------------------------------------------------- issuance
 
@@ -242,21 +300,21 @@ class OutboxStore:
         build: Callable[[int, dt.datetime], NewInvoice],
         floor_tolerance_s: float = 0.0,
         request_json: str = "",
-        run_build: Callable[[Callable[[], NewInvoice]], Any] | None = None,
+        run_build: Any = None,
     ) -> tuple[InvoiceRecord, bool]:
         """Allocate the next number of `series`, build the document for it, and store it, atomically.
 
         Returns `(record, created)`; `created` is False when `idempotency_key` was seen before with
         the same `request_hash` (the original invoice is returned). `series` may be a function of
-        the effective creation time (a monthly series follows the clock). `build(seq)` runs inside the
-        transaction with the number and the effective creation time (never below the clock floor);
-        if it raises, nothing is stored and no number is used. `run_build` may move the
-        build off the event loop (e.g. `lambda f: loop.run_in_executor(None, f)`).
+        the effective creation time (a monthly series follows the clock). `build(seq, created_at)`
+        runs inside the transaction, on the writer thread (off the event loop: a slow TPM signature
+        does not stall it), with the number and the effective creation time (never below the clock
+        floor); if it raises, nothing is stored and no number is used. A new invoice's record is
+        made from what was just inserted (its `xml` filled), not read back. `run_build` is ignored
+        (it moved the build off the event loop; the writer thread does that now).
         """
-        async def make(conn: aiosqlite.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
-            if run_build is None:
-                return build(seq, effective)
-            return await run_build(lambda: build(seq, effective))
+        def make(conn: sqlite3.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
+            return build(seq, effective)
 
         return await self._issue(
             series=series, created_at=created_at, idempotency_key=idempotency_key, request_hash=request_hash,
@@ -274,7 +332,7 @@ class OutboxStore:
         build: Callable[[int, dt.datetime, CorrectionContext], NewInvoice],
         floor_tolerance_s: float = 0.0,
         request_json: str = "",
-        run_build: Callable[[Callable[[], NewInvoice]], Any] | None = None,
+        run_build: Any = None,
     ) -> tuple[InvoiceRecord, bool]:
         """Like `issue`, for a correction (KOR) of invoice `original_id`, in its own series.
 
@@ -283,26 +341,21 @@ class OutboxStore:
         two concurrent corrections see each other. `build` returns a NewInvoice with
         `correction_request_json` set (it raises to refuse: nothing is stored, no number used).
         Raises NotFoundError if `original_id` does not exist; a replayed Idempotency-Key returns the
-        stored correction before the original is even looked at.
+        stored correction before the original is even looked at. `run_build` is ignored, as in `issue`.
         """
 
-        async def make(conn: aiosqlite.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
-            async with conn.execute(
+        def make(conn: sqlite3.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
+            row = conn.execute(
                 f"SELECT {_COLUMNS}, xml, request_json FROM invoices WHERE id = ?", (original_id,)
-            ) as cur:
-                row = await cur.fetchone()
+            ).fetchone()
             if row is None:
                 raise NotFoundError(f"invoice {original_id} does not exist")
             original = _record(row[:-2], xml=bytes(row[-2]))
-            async with conn.execute(
+            prior = tuple(str(r[0]) for r in conn.execute(
                 "SELECT correction_request_json FROM invoices WHERE corrects_id = ? ORDER BY id", (original_id,)
-            ) as cur:
-                prior = tuple(str(r[0]) for r in await cur.fetchall())
+            ).fetchall())
             context = CorrectionContext(original=original, original_request_json=str(row[-1]), prior_requests=prior)
-            if run_build is None:
-                new = build(seq, effective, context)
-            else:
-                new = await run_build(lambda: build(seq, effective, context))
+            new = build(seq, effective, context)
             if new.kind != "KOR" or not new.correction_request_json:
                 raise ValueError("a correction must be built with kind='KOR' and its correction_request_json")
             return new
@@ -319,31 +372,36 @@ class OutboxStore:
         created_at: dt.datetime,
         idempotency_key: str,
         request_hash: str,
-        make: Callable[[aiosqlite.Connection, int, dt.datetime], Awaitable[NewInvoice]],
+        make: Callable[[sqlite3.Connection, int, dt.datetime], NewInvoice],
         floor_tolerance_s: float,
         request_json: str,
         corrects_id: int | None = None,
     ) -> tuple[InvoiceRecord, bool]:
+        """The whole issuance as ONE function on the writer thread, in one transaction, answered after COMMIT."""
         now_text = _utc(created_at)
-        async with self._write_transaction() as conn:
-            existing = await self._by_key(conn, idempotency_key)
+        kind = "KOR" if corrects_id is not None else "VAT"
+
+        def issuance(conn: sqlite3.Connection) -> tuple[InvoiceRecord, bool]:
+            existing = _by_key_sync(conn, idempotency_key)
             if existing is not None:
-                await conn.rollback()
+                conn.execute("ROLLBACK")
                 if existing.request_hash != request_hash:
                     raise IdempotencyConflictError(
                         f"Idempotency-Key {idempotency_key!r} was already used for a different request "
                         f"(invoice {existing.number}); use a new key for a new invoice"
                     )
                 return existing, False
-            floor = await self._floor(conn)
+            floor = _floor_sync(conn)
             if floor is not None and created_at < floor - dt.timedelta(seconds=floor_tolerance_s):
                 raise ClockBehindError(created_at, floor)
             effective = max(created_at, floor) if floor is not None else created_at
+            effective_text = _utc(effective)
             series_name = series(effective) if callable(series) else series
-            async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series_name,)) as cur:
-                seq = int((await cur.fetchone())[0]) + 1
-            new = await make(conn, seq, effective)
-            cur = await conn.execute(
+            seq = int(conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM invoices WHERE series = ?", (series_name,)
+            ).fetchone()[0]) + 1
+            new = make(conn, seq, effective)
+            invoice_id = conn.execute(
                 "INSERT INTO invoices (series, seq, number, xml, sha256, issue_date, created_at, kod1_url, "
                 "kod2_url, cert_serial, offline_mode, deadline, idempotency_key, request_hash, request_json, "
                 "updated_at, kind, corrects_id, correction_request_json) "
@@ -355,7 +413,7 @@ class OutboxStore:
                     new.xml,
                     new.sha256,
                     new.issue_date.isoformat(),
-                    _utc(effective),
+                    effective_text,
                     new.kod1_url,
                     new.kod2_url,
                     new.cert_serial,
@@ -365,14 +423,23 @@ class OutboxStore:
                     request_hash,
                     request_json,
                     now_text,
-                    "KOR" if corrects_id is not None else "VAT",
+                    kind,
                     corrects_id,
                     new.correction_request_json if corrects_id is not None else None,
                 ),
+            ).lastrowid
+            # the row as just inserted (the columns not given above take their defaults: issued, pending)
+            record = InvoiceRecord(
+                id=invoice_id, series=series_name, seq=seq, number=new.number, sha256=bytes(new.sha256),
+                issue_date=new.issue_date, created_at=dt.datetime.fromisoformat(effective_text),
+                kod1_url=new.kod1_url, kod2_url=new.kod2_url, cert_serial=new.cert_serial,
+                offline_mode=new.offline_mode, deadline=new.deadline, state=InvoiceState.ISSUED,
+                print_state=PrintState.PENDING, idempotency_key=idempotency_key, request_hash=request_hash,
+                updated_at=dt.datetime.fromisoformat(now_text), xml=bytes(new.xml), kind=kind, corrects_id=corrects_id,
             )
-            invoice_id = cur.lastrowid
-        record = await self._get(self._reader, invoice_id)
-        return record, True
+            return record, True
+
+        return await self._write_transaction(issuance)
 
     async def clock_floor(self) -> dt.datetime | None:
         """The timestamp of the last issued invoice: the clock must not be earlier than this."""
@@ -555,16 +622,16 @@ class OutboxStore:
 
         Only for invoices KSeF does not hold yet (issued, sending, rejected); returns False otherwise.
         """
-        async with self._writing() as conn:
-            cur = await conn.execute(
-                "UPDATE invoices SET deadline = ?, updated_at = ? WHERE id = ? "
-                "AND state IN ('issued','sending','rejected') AND deadline IS NOT ?",
-                (deadline.isoformat() if deadline else None, _utc(dt.datetime.now(dt.timezone.utc)), invoice_id,
-                 deadline.isoformat() if deadline else None),
-            )
-        if cur.rowcount:
+        text = deadline.isoformat() if deadline else None
+        stamp = _utc(dt.datetime.now(dt.timezone.utc))
+        changed = await self._write(lambda conn: conn.execute(
+            "UPDATE invoices SET deadline = ?, updated_at = ? WHERE id = ? "
+            "AND state IN ('issued','sending','rejected') AND deadline IS NOT ?",
+            (text, stamp, invoice_id, text),
+        ).rowcount)
+        if changed:
             log.info("invoice %s: upload deadline now %s", invoice_id, deadline)
-        return bool(cur.rowcount)
+        return bool(changed)
 
     async def record_correction(
         self,
@@ -595,10 +662,8 @@ class OutboxStore:
             raise InvalidTransitionError(f"invoice {invoice_id}: the corrected XML and its UPO must be non-empty")
         digest = hashlib.sha256(bytes(xml)).digest()
         now = _utc(dt.datetime.now(dt.timezone.utc))
-        async with self._write_transaction() as conn:
-            async with conn.execute("SELECT state, sha256, reject_code FROM invoices WHERE id = ?",
-                                    (invoice_id,)) as cur:
-                row = await cur.fetchone()
+        def record(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT state, sha256, reject_code FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
             if row is None:
                 raise NotFoundError(f"invoice {invoice_id} does not exist")
             if row[0] != InvoiceState.REJECTED.value:
@@ -607,18 +672,20 @@ class OutboxStore:
             if bytes(row[1]) == digest:
                 raise InvalidTransitionError(
                     f"invoice {invoice_id}: the corrected file is byte-identical to the rejected one")
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO technical_corrections (invoice_id, xml, sha256, kod1_url, kod2_url, cert_serial, "
                 "ksef_number, upo, session_ref, invoice_ref, reject_code, created_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (invoice_id, bytes(xml), digest, kod1_url, kod2_url, cert_serial, ksef_number, bytes(upo),
                  session_ref, invoice_ref, row[2], now),
             )
-            await conn.execute(
+            conn.execute(
                 "UPDATE invoices SET state = 'confirmed', ksef_number = ?, upo = ?, ksef_session_ref = ?, "
                 "ksef_invoice_ref = ?, updated_at = ? WHERE id = ?",
                 (ksef_number, bytes(upo), session_ref, invoice_ref, now, invoice_id),
             )
+
+        await self._write_transaction(record)
         log.info("invoice %s: technical correction accepted as %s", invoice_id, ksef_number)
         return await self._get(self._reader, invoice_id)
 
@@ -668,12 +735,12 @@ class OutboxStore:
     async def set_print_state(self, invoice_id: int, state: PrintState | str, error: str | None = None) -> None:
         """Printer callback; any print state may follow any other (a reprint restarts the cycle)."""
         state = PrintState(state)
-        async with self._writing() as conn:
-            cur = await conn.execute(
-                "UPDATE invoices SET print_state = ?, print_error = ?, updated_at = ? WHERE id = ?",
-                (state.value, error, _utc(dt.datetime.now(dt.timezone.utc)), invoice_id),
-            )
-        if cur.rowcount != 1:
+        stamp = _utc(dt.datetime.now(dt.timezone.utc))
+        changed = await self._write(lambda conn: conn.execute(
+            "UPDATE invoices SET print_state = ?, print_error = ?, updated_at = ? WHERE id = ?",
+            (state.value, error, stamp, invoice_id),
+        ).rowcount)
+        if changed != 1:
             raise NotFoundError(f"invoice {invoice_id} does not exist")
 
     async def _transition(
@@ -710,42 +777,56 @@ class OutboxStore:
         marks = ",".join("?" for _ in allowed)
         sql = f"UPDATE invoices SET state = ?, {sets}, updated_at = ? WHERE id = ? AND state IN ({marks})"
         stamp = _utc(dt.datetime.now(dt.timezone.utc))
-        async with self._write_transaction() as conn:
+        def update(conn: sqlite3.Connection) -> None:
             for invoice_id, values in items:
-                cur = await conn.execute(sql, (to.value, *values, stamp, invoice_id, *allowed))
-                if cur.rowcount != 1:
-                    async with conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)) as c2:
-                        row = await c2.fetchone()
-                    if row is None:
-                        raise NotFoundError(f"invoice {invoice_id} does not exist")
-                    raise InvalidTransitionError(
-                        f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
-                        f"{' or '.join(repr(a) for a in allowed)}"
-                        + (f" (none of the {len(items)} changed)" if batch else "")
-                    )
+                if conn.execute(sql, (to.value, *values, stamp, invoice_id, *allowed)).rowcount == 1:
+                    continue
+                row = conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
+                if row is None:
+                    raise NotFoundError(f"invoice {invoice_id} does not exist")
+                raise InvalidTransitionError(
+                    f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
+                    f"{' or '.join(repr(a) for a in allowed)}"
+                    + (f" (none of the {len(items)} changed)" if batch else "")
+                )
+
+        await self._write_transaction(update)
 
     # -------------------------------------------------------------------------------- internals
 
     @staticmethod
-    async def _floor(conn: aiosqlite.Connection) -> dt.datetime | None:
-        # ids grow with time because issuing below the floor is refused, so the last row holds the floor
-        async with conn.execute("SELECT created_at FROM invoices ORDER BY id DESC LIMIT 1") as cur:
+    async def _floor(conn: Any) -> dt.datetime | None:
+        async with conn.execute(_FLOOR_SQL) as cur:
             row = await cur.fetchone()
         return dt.datetime.fromisoformat(row[0]) if row else None
 
     @staticmethod
-    async def _by_key(conn: aiosqlite.Connection, key: str) -> InvoiceRecord | None:
+    async def _by_key(conn: Any, key: str) -> InvoiceRecord | None:
         async with conn.execute(f"SELECT {_COLUMNS} FROM invoices WHERE idempotency_key = ?", (key,)) as cur:
             row = await cur.fetchone()
         return _record(row) if row else None
 
     @staticmethod
-    async def _get(conn: aiosqlite.Connection, invoice_id: int) -> InvoiceRecord:
+    async def _get(conn: Any, invoice_id: int) -> InvoiceRecord:
         async with conn.execute(f"SELECT {_COLUMNS} FROM invoices WHERE id = ?", (invoice_id,)) as cur:
             row = await cur.fetchone()
         if row is None:
             raise NotFoundError(f"invoice {invoice_id} does not exist")
         return _record(row)
+
+
+# ids grow with time because issuing below the floor is refused, so the last row holds the floor
+_FLOOR_SQL = "SELECT created_at FROM invoices ORDER BY id DESC LIMIT 1"
+
+
+def _floor_sync(conn: sqlite3.Connection) -> dt.datetime | None:
+    row = conn.execute(_FLOOR_SQL).fetchone()
+    return dt.datetime.fromisoformat(row[0]) if row else None
+
+
+def _by_key_sync(conn: sqlite3.Connection, key: str) -> InvoiceRecord | None:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM invoices WHERE idempotency_key = ?", (key,)).fetchone()
+    return _record(row) if row else None
 
 
 def _require_text(value: object, name: str) -> None:
