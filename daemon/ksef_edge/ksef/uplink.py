@@ -36,12 +36,14 @@ from .upo_check import check_upo
 
 log = logging.getLogger(__name__)
 
-SESSION_GONE_CODES = {21173, 21180, 21155}  # no such session / status forbids / session invoice limit
+SESSION_STATUS_FORBIDS = 21180
+SESSION_GONE_CODES = {21173, SESSION_STATUS_FORBIDS, 21155}  # no such session / status forbids / invoice limit
 RETRYABLE_INVOICE_CODES = {405, 550}        # cancelled by session error / by system: send again
 PAGE = 500
 UPO_CONCURRENCY = 8         # pre-signed UPO downloads at once (storage: no token, not rate-limited)
 UPO_URL_MARGIN_S = 60.0     # a pre-signed URL this close to its expiry is not used any more
 UPO_LIST_FROM = 4           # from this many invoices without a URL, one session list beats per-invoice UPO calls
+LIMITS_RETRY_MAX_S = 300.0  # GET /rate-limits failed: ask again within this long, not after rate_limits_interval_s
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,7 @@ class Uplink:
         # per invoice (failures so far, monotonic time of the next try) for those whose download failed
         self._upo_urls: dict[str, dict[str, tuple[str, dt.datetime | None]]] = {}
         self._upo_retry: dict[int, tuple[int, float]] = {}
+        self._limits_failures = 0
         self._touched: dict[str, dt.datetime] = {}  # session ref -> last request we sent to it
         self._failures = 0
         self._next_latarnia = 0.0
@@ -250,8 +253,18 @@ class Uplink:
         self._next_limits = now + self.config.rate_limits_interval_s
         try:
             self.client.pacer.update_limits(await self.client.rate_limits())
+            self._limits_failures = 0
         except KsefHttpError as exc:
             log.info("GET /rate-limits refused (%s); keeping production limits", exc)
+        except KsefUnavailable as exc:
+            # not answered (KSeF down at start-up): ask again soon rather than pace by guesses for an
+            # hour; the rest of the step goes on (it fails by itself if KSeF is really down)
+            self._limits_failures += 1
+            retry = min(self.config.rate_limits_interval_s, LIMITS_RETRY_MAX_S,
+                        self.config.poll_interval_s * 2 ** min(self._limits_failures - 1, 20))
+            self._next_limits = now + retry
+            log.info("GET /rate-limits failed (%s); production limits until it answers, asking again in %.1fs",
+                     exc, retry)
 
     async def _maybe_check_latarnia(self) -> None:
         now = self.clock.monotonic()
@@ -386,14 +399,34 @@ class Uplink:
                         if attempt + 1 == self.config.upload_attempts:
                             raise
                         await self.clock.sleep(self.config.backoff_base_s * 2 ** attempt * random.uniform(0.5, 1))
-            self._touched[ref] = _utcnow()
-            await self.client.close_batch_session(ref)
-            self._touched[ref] = _utcnow()
+            await self._close_batch(ref)
         finally:
             self._active_batch = None
         log.info("batch session %s closed with %d invoices", ref, len(records))
         self._count_sent(len(records), "batch")
         return True
+
+    async def _close_batch(self, ref: str) -> None:
+        """Close the batch we just uploaded, retrying a close whose outcome is unknown. Without this a lost
+        close left the session open, so its invoices waited `lost_grace_s` and went out again in a new batch.
+        A repeated close either closes it (the first never arrived) or is refused with 21180 because the
+        session is no longer open (the first did): either way it is closed, and its status decides the rest."""
+        for attempt in range(self.config.upload_attempts):
+            self._touched[ref] = _utcnow()
+            try:
+                await self.client.close_batch_session(ref)
+                return
+            except KsefHttpError as exc:
+                if attempt and SESSION_STATUS_FORBIDS in exc.codes:
+                    log.info("batch %s: repeated close refused (%s); the earlier close arrived", ref, exc)
+                    return
+                raise
+            except KsefUnavailable:
+                if attempt + 1 == self.config.upload_attempts:
+                    raise
+                await self.clock.sleep(self.config.backoff_base_s * 2 ** attempt * random.uniform(0.5, 1))
+            finally:
+                self._touched[ref] = _utcnow()
 
     # ------------------------------------------------------------------ resolving what is in flight
 
