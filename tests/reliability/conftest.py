@@ -30,7 +30,7 @@ class Scale:
         return long if self.long else quick
 
 
-QUICK = Scale(False, crash_cycles=50, powercut_cycles=10, chaos_invoices=200, fuzz_requests=2000)
+QUICK = Scale(False, crash_cycles=50, powercut_cycles=10, chaos_invoices=1000, fuzz_requests=2000)
 LONG = Scale(True, crash_cycles=1000, powercut_cycles=200, chaos_invoices=10_000, fuzz_requests=100_000)
 
 

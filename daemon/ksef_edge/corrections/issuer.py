@@ -9,7 +9,6 @@ Everything runs inside the store transaction that allocates the correction's num
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
@@ -129,7 +128,6 @@ class CorrectionIssuer:
                     request_hash: str, request_json: str = "") -> tuple[InvoiceRecord, bool]:
         """Raises NotFoundError (no such invoice), InvoiceError (field named), CorrectionRefusedError,
         IdempotencyConflictError, ClockBehindError; nothing is stored then."""
-        loop = asyncio.get_running_loop()
         return await self._store.issue_correction(
             original_id,
             series=lambda ts: self._pattern.series(civil_date(ts)),
@@ -139,7 +137,6 @@ class CorrectionIssuer:
             build=lambda seq, created_at, ctx: self._build(request, seq, created_at, ctx),
             floor_tolerance_s=self._config.clock.floor_tolerance_s,
             request_json=request_json,
-            run_build=lambda fn: loop.run_in_executor(None, fn),
         )
 
 

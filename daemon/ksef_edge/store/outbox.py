@@ -300,7 +300,6 @@ class OutboxStore:
         build: Callable[[int, dt.datetime], NewInvoice],
         floor_tolerance_s: float = 0.0,
         request_json: str = "",
-        run_build: Any = None,
     ) -> tuple[InvoiceRecord, bool]:
         """Allocate the next number of `series`, build the document for it, and store it, atomically.
 
@@ -310,8 +309,7 @@ class OutboxStore:
         runs inside the transaction, on the writer thread (off the event loop: a slow TPM signature
         does not stall it), with the number and the effective creation time (never below the clock
         floor); if it raises, nothing is stored and no number is used. A new invoice's record is
-        made from what was just inserted (its `xml` filled), not read back. `run_build` is ignored
-        (it moved the build off the event loop; the writer thread does that now).
+        made from what was just inserted (its `xml` filled), not read back.
         """
         def make(conn: sqlite3.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
             return build(seq, effective)
@@ -332,7 +330,6 @@ class OutboxStore:
         build: Callable[[int, dt.datetime, CorrectionContext], NewInvoice],
         floor_tolerance_s: float = 0.0,
         request_json: str = "",
-        run_build: Any = None,
     ) -> tuple[InvoiceRecord, bool]:
         """Like `issue`, for a correction (KOR) of invoice `original_id`, in its own series.
 
@@ -341,7 +338,7 @@ class OutboxStore:
         two concurrent corrections see each other. `build` returns a NewInvoice with
         `correction_request_json` set (it raises to refuse: nothing is stored, no number used).
         Raises NotFoundError if `original_id` does not exist; a replayed Idempotency-Key returns the
-        stored correction before the original is even looked at. `run_build` is ignored, as in `issue`.
+        stored correction before the original is even looked at.
         """
 
         def make(conn: sqlite3.Connection, seq: int, effective: dt.datetime) -> NewInvoice:
