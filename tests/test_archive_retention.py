@@ -4,7 +4,6 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-import pytest
 
 from ksef_edge.archive import export_archive, prune_archived
 from ksef_edge.store import InvoiceState, OutboxStore
