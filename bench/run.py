@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="about 1/10 of the sizes: a smoke run")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
-    p.add_argument("--only", default="", help="comma list: floor,issue,ready,drain,saturation,receipt")
+    p.add_argument("--only", default="", help="comma list: floor,issue,ready,drain,saturation,receipt "
+                   "(drain uploads the invoices the issue step made: give both)")
     args = p.parse_args(argv)
     q = args.quick
     sizes = {"floor": 300 if q else 2000, "seq": 500 if q else 5000, "conc": 500 if q else 5000, "clients": 8,
@@ -139,7 +140,9 @@ def verdict(r: dict) -> dict:
         out["throughput_per_s"] = (tp, tp >= TARGETS["throughput_per_s"])
     if "drain" in r and r["drain"]["all_accepted_s"] is not None:
         t = r["drain"]["all_accepted_s"]
-        out["drain_10k_s"] = (round(t, 1), t <= TARGETS["drain_10k_s"] and r["drain"]["invoices"] >= 10_000)
+        # the target is about 10 000 invoices: a smaller (quick) drain cannot meet or miss it
+        met = t <= TARGETS["drain_10k_s"] if r["drain"]["invoices"] >= 10_000 else None
+        out["drain_10k_s"] = (round(t, 1), met)
     # as shipped: the unit sets ESCPOS_CAPABILITIES_PICKLE_DIR (a persistent escpos cache) since 2026-11-26
     for key in ("ready_full_store_escpos_cache", "ready_full_store", "ready_empty_store"):
         if key in r:
@@ -192,12 +195,13 @@ def print_table(r: dict) -> None:
                        ("ready_full_store_escpos_cache", "  same, with ESCPOS_CAPABILITIES_PICKLE_DIR")):
         if key in r:
             rows.append((label, f"median {r[key]['median_s']} s (max {r[key]['max_s']})"))
-    width = max(len(a) for a, _ in rows)
+    width = max((len(a) for a, _ in rows), default=0)
     for a, b in rows:
         print(f"  {a:<{width}}  {b}")
     print("\ntargets:")
     for k, v in r["verdict"].items():
-        print(f"  {k:<20} {v['value']!s:<10} (target {TARGETS[k]}) {'met' if v['met'] else 'MISSED'}")
+        verdict = "not measured at this size" if v["met"] is None else "met" if v["met"] else "MISSED"
+        print(f"  {k:<20} {v['value']!s:<10} (target {TARGETS[k]}) {verdict}")
 
 
 def fmt(x: float | None) -> str:
