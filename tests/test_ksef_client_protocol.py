@@ -103,6 +103,27 @@ async def test_unreachable_ksef_is_unavailable_not_a_refusal():
             await client.public_keys()
 
 
+async def test_408_from_a_gateway_is_outcome_unknown_not_a_refusal():
+    from aiohttp import web
+
+    async def timeout_408(request: web.Request) -> web.Response:
+        return web.json_response({"error": "request timeout"}, status=408)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", timeout_408)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        env = simulator_environment(f"http://127.0.0.1:{port}")
+        async with KsefClient(env, context=CONTEXT, token_provider=lambda: TOKEN, timeout_s=2) as client:
+            with pytest.raises(KsefUnavailable):  # an invoice send answered 408 is re-checked, not rejected
+                await client.public_keys()
+    finally:
+        await runner.cleanup()
+
+
 async def test_429_retry_after_is_waited_out_then_the_request_succeeds(sim):
     from ksef_edge.ksef.clock import VirtualClock
 

@@ -195,7 +195,9 @@ class KsefClient:
             if status in expected:
                 return status, resp_headers, body
             retry_after = _retry_after(resp_headers)
-            if status >= 500:
+            # 5xx and 408 (a gateway or KSeF gave up waiting): the request may or may not have been
+            # processed, so it is "outcome unknown", never a refusal that would reject the invoice.
+            if status >= 500 or status == 408:
                 raise KsefUnavailable(f"{method} {url.split('?')[0]}: HTTP {status}", status=status,
                                       retry_after=retry_after)
             try:
