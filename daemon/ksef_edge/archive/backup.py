@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .. import __version__
 from .atomic import fsync_dir, private_temp, publish
@@ -220,14 +221,25 @@ def verify_backup(path: Path, passphrase: bytes, *, workdir: Path | None = None)
 
 
 def restore_backup(
-    path: Path, passphrase: bytes, target_db: Path, *, force: bool = False, now: dt.datetime | None = None
+    path: Path,
+    passphrase: bytes,
+    target_db: Path,
+    *,
+    force: bool = False,
+    now: dt.datetime | None = None,
+    prepare: Callable[[Path], None] | None = None,
 ) -> RestoreResult:
-    """Put the backup's outbox at `target_db` (stop the daemon first; `force` to replace invoices)."""
+    """Put the backup's outbox at `target_db` (stop the daemon first; `force` to replace invoices).
+
+    `prepare(tmp)` may adjust the decrypted copy before it takes the target's place (migrate-in
+    clears the retirement marker there, so the target never exists retired)."""
     path, target_db = Path(path), Path(target_db)
     info = backup_info(path)
     target_db.parent.mkdir(parents=True, exist_ok=True)
     with private_temp(target_db.parent, f".{target_db.name}.restore-") as tmp:
         _decrypt_to(path, passphrase, tmp)
+        if prepare is not None:
+            prepare(tmp)
         _match_owner(tmp, target_db.parent)
         replaced = _move_target_aside(target_db, force=force, now=now or utc_now())
         os.replace(tmp, target_db)

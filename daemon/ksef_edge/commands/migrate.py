@@ -40,8 +40,8 @@ def _out(args: argparse.Namespace) -> int:
     print(f"wrote {info.path}: {f.invoices} invoices, {f.unsent} not yet in KSeF")
     for series, seq in sorted(f.series.items()):
         print(f"series {series}: last number {seq}")
-    print("do not start the daemon on this device again (disable it: `systemctl disable --now ksef-edge`): "
-          "the new device continues the numbering")
+    print(f"{db} is now retired: the daemon on this device refuses to start on it (the new device continues "
+          "the numbering); disable it too: `systemctl disable --now ksef-edge`")
     return 0
 
 

@@ -8,6 +8,7 @@ import sys
 
 from ..config import ConfigError, load_config
 from ..service import run_daemon, setup_logging
+from ..store.retirement import EXIT_RETIRED, OutboxRetiredError
 
 log = logging.getLogger("ksef_edge.run")
 
@@ -30,6 +31,9 @@ def main(args: argparse.Namespace) -> int:
         return asyncio.run(run_daemon(config))
     except KeyboardInterrupt:
         return 130
+    except OutboxRetiredError as exc:  # a distinct exit code: the unit does not restart on it
+        print(f"ksef-edge: will not start: {exc}", file=sys.stderr)
+        return EXIT_RETIRED
     except Exception as exc:  # one actionable line, not a traceback, for systemd's status
         log.debug("start-up failed", exc_info=True)
         print(f"ksef-edge: cannot start: {exc}", file=sys.stderr)

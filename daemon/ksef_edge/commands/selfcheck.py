@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import Config, ConfigError, load_config
 from ..store.migrations import latest_version
+from ..store.retirement import OutboxRetiredError, check_not_retired
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +39,7 @@ def check_store(config: Config) -> str:
         if rows != ["ok"]:
             raise RuntimeError(f"database {path} failed PRAGMA quick_check: {rows[0] if rows else 'no result'}")
         have = con.execute("PRAGMA user_version").fetchone()[0]
+        check_not_retired(con)  # moved to a new device by migrate-out: this release must not run here
     finally:
         con.close()
     if have > target:
@@ -72,6 +74,9 @@ def main(args: argparse.Namespace) -> int:
     for name, check in (("store", check_store), ("signer", check_signer)):
         try:
             print(f"OK {check(config)}")
+        except OutboxRetiredError as exc:  # nothing else matters: this device must not run at all
+            print(f"FAIL {name}: {exc}")
+            return 1
         except Exception as exc:  # noqa: BLE001 - every problem becomes one line
             print(f"FAIL {name}: {exc}")
             ok = False

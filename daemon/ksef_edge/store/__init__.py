@@ -3,6 +3,7 @@
 Public API: `OutboxStore` (open/issue/read/transitions), the records and errors in `records`.
 """
 from .outbox import OutboxStore
+from .retirement import OutboxRetiredError
 from .records import (
     ClockBehindError,
     CorrectionContext,
@@ -23,6 +24,7 @@ from .records import (
 
 __all__ = [
     "OutboxStore",
+    "OutboxRetiredError",
     "ClockBehindError",
     "CorrectionContext",
     "IdempotencyConflictError",

@@ -116,6 +116,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        5,
+        "device state: the outbox retired by migrate-out (issue #12: two tills must never share a series)",
+        (
+            # at most one row; its presence means "this outbox moved to another device" (store/retirement.py)
+            """
+            CREATE TABLE device_state (
+                id           INTEGER PRIMARY KEY CHECK (id = 1),
+                retired_at   TEXT NOT NULL,
+                retired_to   TEXT NOT NULL
+            ) STRICT
+            """,
+        ),
+    ),
 )
 
 

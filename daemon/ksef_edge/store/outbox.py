@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 import aiosqlite
 
 from .migrations import MIGRATIONS, Migration, migrate_sync
+from .retirement import check_not_retired
 from .open_errors import open_error
 from .records import (
     ClockBehindError,
@@ -223,7 +224,9 @@ class OutboxStore:
 
             def check_and_migrate(conn: sqlite3.Connection) -> int:
                 _quick_check(conn, path)
-                return migrate_sync(conn, migrations)
+                version = migrate_sync(conn, migrations)
+                check_not_retired(conn)  # moved to another device by migrate-out: never issue or upload here
+                return version
 
             version = await writer.run(check_and_migrate)
             reader = await _connect_reader(path, busy_timeout_ms)
@@ -379,6 +382,7 @@ class OutboxStore:
         kind = "KOR" if corrects_id is not None else "VAT"
 
         def issuance(conn: sqlite3.Connection) -> tuple[InvoiceRecord, bool]:
+            check_not_retired(conn)  # defence in depth: open() already refuses a retired outbox
             existing = _by_key_sync(conn, idempotency_key)
             if existing is not None:
                 conn.execute("ROLLBACK")
