@@ -25,9 +25,10 @@ from ..store import (
 )
 from ..store.clock import ClockSync
 from ..store.numbering import WARSAW
-from ..corrections.issuer import CorrectionRefusedError, correction_request_hash
+from ..corrections.issuer import correction_request_hash
 from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
+from ..refusal import Refusal
 from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
@@ -76,8 +77,8 @@ def build_app(state: DaemonState) -> web.Application:
 async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return exc.response()
+    except Refusal as exc:  # ApiError, or a service's refusal (e.g. a correction of an uncorrectable invoice)
+        return error_response(exc.status, exc.code, exc.message, exc.field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -157,8 +158,6 @@ async def post_correction(request: web.Request) -> web.Response:
                 ))
             except NotFoundError as exc:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
-            except CorrectionRefusedError as exc:
-                raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
     if created:
         log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
     return await _issued_response(state, record, created, started, None, document="correction")
@@ -169,7 +168,7 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
     """Count every refused issuance by its error code (ksef_edge_refused_total)."""
     try:
         yield
-    except ApiError as exc:
+    except Refusal as exc:
         state.metrics.refused.labels(code=exc.code).inc()
         raise
 

@@ -3,17 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..refusal import Refusal
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
 
-    def response(self) -> web.Response:
-        return error_response(self.status, self.code, self.message, self.field)
+class ApiError(Refusal):
+    """A refusal raised by the API layer itself; services raise `Refusal` subclasses directly."""
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> web.Response:

@@ -12,7 +12,7 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from ..corrections.issuer import CorrectionRefusedError, original_invoice
+from ..corrections.issuer import original_invoice
 from ..corrections.request_json import request_from_body
 from ..domain.correction import current_state
 from ..domain.errors import InvoiceError
@@ -45,8 +45,6 @@ async def invoice_lines(store: OutboxStore, record: InvoiceRecord) -> dict[str, 
 
     try:
         invoice, state = await asyncio.get_running_loop().run_in_executor(None, work)
-    except CorrectionRefusedError as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
     except InvoiceError as exc:
         raise ApiError(409, "original_not_correctable",
                        f"invoice {record.number} cannot be rebuilt for a correction: {exc.message}", "id") from None

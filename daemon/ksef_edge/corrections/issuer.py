@@ -25,6 +25,7 @@ from ..domain.fa3 import FA3_NS, build_fa3, safe_parser
 from ..domain.invoice import Address, Invoice, Party
 from ..domain.qr import QrEnvironment
 from ..domain.signer import Signer
+from ..refusal import Refusal
 from ..store import CorrectionContext, InvoiceRecord, InvoiceState, NewInvoice, OutboxStore
 from ..store.numbering import SeriesPattern, civil_date
 from .request_json import request_from_json, request_to_json
@@ -32,15 +33,8 @@ from .request_json import request_from_json, request_to_json
 log = logging.getLogger(__name__)
 
 
-class CorrectionRefusedError(Exception):
+class CorrectionRefusedError(Refusal):
     """The original cannot be corrected at all (not a 'wrong amount' problem): HTTP status + code."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
 
 
 def original_invoice(record: InvoiceRecord, request_json: str) -> Invoice:
