@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ksef_edge.domain.fa3 import FA3_NS, safe_parser
+from .schema_check import FA3_NS, safe_parser
 
 CORRECTION_KINDS = frozenset({"KOR", "KOR_ZAL", "KOR_ROZ"})
 _NS = {"fa": FA3_NS}

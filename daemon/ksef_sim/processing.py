@@ -6,15 +6,13 @@ import asyncio
 import base64
 import hashlib
 import io
-import secrets
 import zipfile
-
-from ksef_edge.domain.ksef_number import make_ksef_number
 
 from .clock import parse_iso
 from .correction_checks import CORRECTION_KINDS, missing_originals
 from .crypto import DecryptionError, aes_cbc_decrypt, sha256_b64
 from .invoice_checks import INVOICE_STATUS, verify_invoice_file
+from .ksef_numbers import new_ksef_number
 from .model import InvoiceRecord, Session
 from .state import SimState
 from . import refnums
@@ -82,7 +80,7 @@ def decide(st: SimState, session: Session, inv: InvoiceRecord, xml: bytes, *, at
             return
     invoicing_day = st.warsaw_day(parse_iso(inv.invoicing_date))
     offline = inv.offline_mode or summary.issue_date < invoicing_day   # protocol.md §5.3
-    inv.ksef_number = make_ksef_number(summary.seller_nip, st.warsaw_day(now), secrets.token_hex(6).upper())
+    inv.ksef_number = new_ksef_number(summary.seller_nip, st.warsaw_day(now))
     inv.acquisition_date = st.now_iso()
     inv.permanent_storage_date = st.now_iso()
     inv.invoicing_mode = "Offline" if offline else "Online"
