@@ -33,6 +33,10 @@ COMMON_SESSION_STATUS = {415: "Błąd odszyfrowania dostarczonego klucza", 440: 
                          445: "Błąd weryfikacji, brak poprawnych faktur", 500: "Nieznany błąd"}
 
 
+def invoice_blob_name(ksef_number: str) -> str:
+    return f"invoice/{ksef_number}"
+
+
 def set_session_status(st: SimState, session: Session, code: int, details: list[str] | None = None) -> None:
     session.status_code = code
     session.status_description = SESSION_STATUS.get((session.kind, code)) or COMMON_SESSION_STATUS[code]
@@ -85,6 +89,7 @@ def decide(st: SimState, session: Session, inv: InvoiceRecord, xml: bytes, *, at
     inv.permanent_storage_date = st.now_iso()
     inv.invoicing_mode = "Offline" if offline else "Online"
     set_invoice_status(inv, 200)
+    st.store.put_blob(invoice_blob_name(inv.ksef_number), xml)   # GET /invoices/ksef/{ksefNumber}
     st.accepted_by_key[key] = inv.reference_number
     st.by_ksef_number[inv.ksef_number] = inv.reference_number
 

@@ -13,6 +13,7 @@ from .model import InvoiceRecord, Session
 from .processing import session_counts
 from .routes_online import session_of
 from .state import SimState
+from .environment import receiver_name, signs_upo
 from .upo import UpoDocument, build_upo
 
 routes = web.RouteTableDef()
@@ -130,7 +131,8 @@ def invoice_upo(st: SimState, session: Session, inv: InvoiceRecord) -> bytes:
     if inv.status_code != 200:
         raise KsefError(21405, [f"UPO dla faktury {inv.reference_number} nie jest dostępne:"
                                 f" status faktury {inv.status_code}."])
-    return build_upo(session.reference_number, session.nip, session.token_reference, [upo_document(inv)])
+    return _finish(st, build_upo(session.reference_number, session.nip, session.token_reference,
+                                 [upo_document(inv)], **_upo_kwargs(st, session)))
 
 
 def session_upo(st: SimState, session: Session, upo_reference: str) -> bytes:
@@ -139,7 +141,20 @@ def session_upo(st: SimState, session: Session, upo_reference: str) -> bytes:
                                 " (UPO sesji powstaje po jej zamknięciu i przetworzeniu)."])
     docs = [upo_document(st.invoices[r]) for r in st.session_invoices.get(session.reference_number, [])
             if st.invoices[r].status_code == 200]
-    return build_upo(session.reference_number, session.nip, session.token_reference, docs, page=(1, 1))
+    return _finish(st, build_upo(session.reference_number, session.nip, session.token_reference, docs,
+                                 page=(1, 1), **_upo_kwargs(st, session)))
+
+
+def _upo_kwargs(st: SimState, session: Session) -> dict:
+    env = st.config.environment
+    op = st.auth_ops.get(session.token_reference)
+    return {"receiver": receiver_name(env) if env != "sim" else receiver_name("prod"),
+            "auth_document_hash": op.auth_document_hash if op is not None else None}
+
+
+def _finish(st: SimState, xml: bytes) -> bytes:
+    """Sign as the played environment does (enveloped XAdES); `sim` leaves the UPO unsigned."""
+    return st.upo_signer.sign(xml) if signs_upo(st.config.environment) else xml
 
 
 def xml_response(data: bytes) -> web.Response:
