@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
 from .config import SimConfig
-from .environment import ENVIRONMENTS
+from .environment import ENVIRONMENT_VARIABLE, ENVIRONMENTS
 from .faults import FaultInjector, FaultRule
 from .system_warning import warning
 
@@ -30,13 +31,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[SimConfig, str]:
     p.add_argument("--access-ttl", type=float, default=900.0, metavar="SECONDS")
     p.add_argument("--refresh-ttl", type=float, default=7 * 86400.0, metavar="SECONDS")
     p.add_argument("--seed", type=int, help="random seed for probabilistic faults")
-    p.add_argument("--environment", choices=("sim", *ENVIRONMENTS), default="sim",
+    p.add_argument("--environment", choices=("sim", *ENVIRONMENTS),
+                   default=os.environ.get(ENVIRONMENT_VARIABLE) or "sim",
                    help="KSeF environment to play: UPO receiver name and XAdES-signed UPOs as in test (TE),"
-                        " demo (TR) or prod; sim (default) = PRD name, unsigned UPO")
+                        f" demo (TR) or prod; sim = PRD name, unsigned UPO (default: ${ENVIRONMENT_VARIABLE} or sim)")
     p.add_argument("--system-warning", action="append", default=[], metavar="CODE=MESSAGE",
                    help="send X-System-Warning '[CODE]: MESSAGE' on every /v2 response (repeatable)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
+    if args.environment not in ("sim", *ENVIRONMENTS):
+        p.error(f"${ENVIRONMENT_VARIABLE}={args.environment!r}: expected sim, {', '.join(ENVIRONMENTS)}")
     tokens = {}
     for item in args.token:
         nip, sep, token = item.partition("=")

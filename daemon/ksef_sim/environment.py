@@ -15,6 +15,7 @@ RECEIVER = {
     "test": RECEIVER_PRD + " - środowisko testowe (TE)",
 }
 ENVIRONMENTS = tuple(RECEIVER)
+ENVIRONMENT_VARIABLE = "KSEF_SIM_ENVIRONMENT"   # default for --environment (scripts/demo --ksef-environment)
 
 
 def receiver_name(environment: str) -> str:
