@@ -19,13 +19,13 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod
 from signxml.xades import XAdESSigner, XAdESVerifier
-
 from sim_client import KsefTestClient, Tokens, sha256_b64, template_invoice
 from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim, ksef_sim_factory  # noqa: F401
 
 SPEC = json.loads((Path(__file__).resolve().parent.parent / "daemon" / "ksef_sim" / "open-api.json")
                   .read_text(encoding="utf-8"))
-OFFICIAL_TE_UPO = Path(__file__).resolve().parent / "fixtures" / "official" / "upo-te" / "upo-faktura-kontekst-id-nip.xml"
+OFFICIAL_TE_UPO = (Path(__file__).resolve().parent / "fixtures" / "official" / "upo-te"
+                   / "upo-faktura-kontekst-id-nip.xml")
 UPO_NS = {"u": "http://upo.schematy.mf.gov.pl/KSeF/v4-3"}
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 PEER_SDK_OPERATIONS = [("GET", "/sessions"), ("GET", "/invoices/ksef/{ksefNumber}"), ("GET", "/auth/sessions"),

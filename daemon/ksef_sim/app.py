@@ -10,10 +10,29 @@ import struct
 
 from aiohttp import web
 
-from . import (routes_admin, routes_auth, routes_auth_sessions, routes_batch, routes_invoice_download, routes_online,
-               routes_public, routes_session_list, routes_sessions, routes_xades, spec, unserved)
+from . import (
+    routes_admin,
+    routes_auth,
+    routes_auth_sessions,
+    routes_batch,
+    routes_invoice_download,
+    routes_online,
+    routes_public,
+    routes_session_list,
+    routes_sessions,
+    routes_xades,
+    spec,
+    unserved,
+)
 from .config import SimConfig
-from .errors import HttpProblem, KsefError, bad_request, json_response, problem, too_many_requests
+from .errors import (
+    HttpProblem,
+    KsefError,
+    bad_request,
+    json_response,
+    problem,
+    too_many_requests,
+)
 from .http_util import STATE_KEY
 from .processing import resume_pending
 from .state import SimState

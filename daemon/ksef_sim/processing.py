@@ -8,6 +8,7 @@ import hashlib
 import io
 import zipfile
 
+from . import refnums
 from .clock import parse_iso
 from .correction_checks import CORRECTION_KINDS, missing_originals
 from .crypto import DecryptionError, aes_cbc_decrypt, sha256_b64
@@ -15,7 +16,6 @@ from .invoice_checks import INVOICE_STATUS, verify_invoice_file
 from .ksef_numbers import new_ksef_number
 from .model import InvoiceRecord, Session
 from .state import SimState
-from . import refnums
 
 SESSION_STATUS = {
     ("online", 100): "Sesja interaktywna otwarta",

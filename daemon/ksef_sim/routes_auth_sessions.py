@@ -49,8 +49,10 @@ async def list_sessions(request: web.Request) -> web.Response:
                   if op.context_value == claims.context_value and _active(st, op)),
                  key=lambda o: o.start_date, reverse=True)
     start = _offset(request.headers.get("x-continuation-token"))
-    items = [{"referenceNumber": op.reference_number, "isCurrent": op.reference_number == claims.operation_reference,
-              "startDate": op.start_date, "authenticationMethod": op.method, "authenticationMethodInfo": method_info(op),
+    current = claims.operation_reference
+    items = [{"referenceNumber": op.reference_number, "isCurrent": op.reference_number == current,
+              "startDate": op.start_date, "authenticationMethod": op.method,
+              "authenticationMethodInfo": method_info(op),
               "status": {"code": op.status_code, "description": op.status_description},
               "isTokenRedeemed": op.redeemed, "lastTokenRefreshDate": op.last_refresh,
               "refreshTokenValidUntil": op.refresh_valid_until} for op in ops[start:start + size]]

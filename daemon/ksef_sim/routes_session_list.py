@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import datetime
 
 from aiohttp import web
 
@@ -32,7 +33,7 @@ def common_status(session: Session) -> str:
     return "InProgress"
 
 
-def _date(request: web.Request, name: str):  # noqa: ANN202 - datetime | None
+def _date(request: web.Request, name: str) -> datetime | None:
     text = request.query.get(name)
     if text is None:
         return None
@@ -47,9 +48,11 @@ def _matches(request: web.Request, st: SimState, s: Session) -> bool:
     closed = updated if s.status_code not in (100, 150) else None
     for name, value in (("dateCreated", created), ("dateModified", updated), ("dateClosed", closed)):
         low, high = _date(request, name + "From"), _date(request, name + "To")
-        if (low or high) and value is None:
-            return False
-        if low and value < low or high and value > high:
+        if value is None:
+            if low or high:
+                return False
+            continue
+        if (low and value < low) or (high and value > high):
             return False
     ref = request.query.get("referenceNumber")
     statuses = request.query.getall("statuses", [])

@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from .environment import receiver_name, signs_upo
 from .errors import KsefError, json_response
 from .http_util import require_access, state_of
 from .model import InvoiceRecord, Session
 from .processing import session_counts
 from .routes_online import session_of
 from .state import SimState
-from .environment import receiver_name, signs_upo
 from .upo import UpoDocument, build_upo
 
 routes = web.RouteTableDef()

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLVerifier
@@ -131,6 +132,5 @@ def _identity(cert: x509.Certificate, subject_type: str) -> tuple[tuple[str, str
                             " (serialNumber TINPL-/PNOPL- lub organizationIdentifier VATPL-)."])
 
 
-def _sha256():  # noqa: ANN202 - cryptography's hash instance
-    from cryptography.hazmat.primitives import hashes
+def _sha256() -> hashes.SHA256:
     return hashes.SHA256()
