@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..domain.errors import DomainError, InvoiceError, SchemaError
+from ..domain.kod2_check import Kod2SignatureError
 from ..store import (
     ClockBehindError,
     IdempotencyConflictError,
@@ -170,6 +171,8 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
         yield
     except Refusal as exc:
         state.metrics.refused.labels(code=exc.code).inc()
+        if exc.code == Kod2SignatureError.code:  # an alarm in /v1/status until an issuance succeeds
+            state.kod2_alarm = exc.message
         raise
 
 
@@ -193,6 +196,9 @@ def _issue_errors(document: str, *, invalid_code: str) -> Iterator[None]:
         raise ApiError(
             500, "schema_error", f"the {document} could not be built as valid FA(3); nothing was stored"
         ) from None
+    except Kod2SignatureError as exc:
+        log.error("KOD II signature of certificate %s does not verify: %s; issuance refused", exc.serial, exc.why)
+        raise ApiError(503, exc.code, str(exc)) from None
     except DomainError as exc:
         raise ApiError(422, invalid_code, str(exc)) from None
 
@@ -207,6 +213,7 @@ async def _issued_response(
 ) -> web.Response:
     """201 with the document; a new one is counted and handed to the post-issue hooks, a replay is marked."""
     if created:
+        state.kod2_alarm = None
         state.metrics.issued.inc()
         state.metrics.issue_seconds.observe(time.perf_counter() - started)
         for hook in state.on_issued:  # printer, uplink: the document is committed whatever they do

@@ -63,6 +63,7 @@ class DaemonState:
     on_issued: list[Callable[[Any, Any], None]] = field(default_factory=list)  # (record, draft), after commit
     uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
     backup: BackupView | None = None  # archive.monitor.BackupMonitor when [backup] is configured
+    kod2_alarm: str | None = None  # the last KOD II self-check failure (domain.kod2_check), until an issue succeeds
     _corrections: Any = None
     _certificate_info: Any = None
     _totals: TotalsCache = field(default_factory=TotalsCache)
@@ -123,6 +124,8 @@ class DaemonState:
             })
         if self.config.clock.require_sync and self.clock_sync() is not ClockSync.SYNCHRONIZED:
             out.append({"code": "clock_unsynchronized", "message": "the clock is not NTP-synchronised and [clock] require_sync is on"})
+        if self.kod2_alarm:
+            out.append({"code": "kod2_signature_invalid", "message": self.kod2_alarm})
         cert = self.certificate
         if now > cert.not_after:
             out.append({"code": "certificate_expired", "message": f"the Offline certificate {cert.serial} expired on {cert.not_after.date()}; install a new one"})
