@@ -16,15 +16,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
-
-from daemon_fixtures import SELLER_NIP, VALID_BODY, api_call, in_process_daemon, stored_invoices
+from daemon_fixtures import (
+    SELLER_NIP,
+    VALID_BODY,
+    api_call,
+    in_process_daemon,
+    stored_invoices,
+)
 from ksef_edge.domain.kod2_check import Kod2SignatureError, verify_kod2_signature
 from ksef_edge.domain.qr import verify_kod2_url
 from official_vectors import TV2_SIGN_STRING, TV2_SIGNATURE, TV3_CERT_B64
 
 
 def _cert(public_key, private_key) -> bytes:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kod2 test"),
                       x509.NameAttribute(ObjectIdentifier("2.5.4.97"), f"VATPL-{SELLER_NIP}"),
                       x509.NameAttribute(NameOID.COUNTRY_NAME, "PL")])
@@ -84,9 +89,8 @@ async def test_unverifiable_kod2_refuses_issuance_stores_nothing_and_raises_the_
         assert stored_invoices(d.files.db) == 0
         _, st = await api_call(d, "GET", "/v1/status")
         assert any(p["code"] == "kod2_signature_invalid" for p in st["problems"]), st["problems"]
-        async with aiohttp.ClientSession() as http:
-            async with http.get(d.base_url + "/metrics", headers=d.auth) as r:
-                metrics = await r.text()
+        async with aiohttp.ClientSession() as http, http.get(d.base_url + "/metrics", headers=d.auth) as r:
+            metrics = await r.text()
         assert 'ksef_edge_issue_refused_total{code="kod2_signature_invalid"} 1.0' in metrics
 
 

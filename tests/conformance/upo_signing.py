@@ -24,7 +24,7 @@ def test_upo_signer() -> tuple[bytes, bytes]:
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ksef-edge tests (not MF)"),
                       x509.NameAttribute(NameOID.COMMON_NAME, "UPO test signer")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=30))

@@ -14,16 +14,19 @@ verified and REPORTED (`UpoSignature`), never a reason to refuse: confirmation r
 """
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
 from lxml import etree
+from signxml import SignatureConfiguration, XMLVerifier
 
 from ..domain.errors import SchemaError
-from ..domain.fa3 import UPO_NS, parse_untrusted, upo_schema
+from ..domain.fa3 import UPO_NS, parse_untrusted, safe_parser, upo_schema
 from .errors import KsefProtocolError
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -93,16 +96,9 @@ def verify_signature(xml: bytes, root: etree._Element, environment: str | None =
     if root.find(f"{{{DS_NS}}}Signature") is None:
         return UpoSignature("absent", "", environment)
     try:
-        from cryptography import x509  # noqa: PLC0415
-        from signxml import SignatureConfiguration, XMLVerifier  # noqa: PLC0415
-
-        from ..domain.fa3 import safe_parser  # noqa: PLC0415
-
         cert_text = root.findtext(f"{{{DS_NS}}}Signature/{{{DS_NS}}}KeyInfo/{{{DS_NS}}}X509Data/{{{DS_NS}}}X509Certificate")
         if not cert_text:
             return UpoSignature("invalid", "the signature carries no X509Certificate", environment)
-        import base64  # noqa: PLC0415
-
         cert = x509.load_der_x509_certificate(base64.b64decode("".join(cert_text.split())))
         config = SignatureConfiguration(location="./", expect_references=True)
         XMLVerifier().verify(bytes(xml), x509_cert=cert, parser=safe_parser(), expect_config=config)
