@@ -188,8 +188,11 @@ class DaemonState:
         info = self.certificate_info()
         if info.kind != "Offline":
             warnings.append(f"certificate {cert.serial} is of type {info.kind}, not Offline: KOD II needs a KSeF Offline certificate")
-        if info.nip != self.config.seller.nip:
-            warnings.append(f"certificate {cert.serial} names NIP {info.nip}, but this device sells as NIP {self.config.seller.nip}")
+        from ..keystore.certificates import identity_warning  # noqa: PLC0415
+
+        identity = identity_warning(info, self.config.seller.nip)
+        if identity is not None and identity not in warnings:
+            warnings.append(identity)
         return warnings
 
     def certificate_json(self) -> dict[str, Any]:
