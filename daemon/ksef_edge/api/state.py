@@ -146,6 +146,11 @@ class DaemonState:
             elif st.last_error_at is not None:
                 out["reachability"] = "unreachable"
             out["uplink"] = st.to_dict()
+        from ..ksef.system_warning import SYSTEM_WARNINGS  # noqa: PLC0415
+        from ..ksef.upo_check import TALLY  # noqa: PLC0415
+
+        out["system_warning"] = SYSTEM_WARNINGS.to_dict()  # KSeF's X-System-Warning, None when it sent none
+        out["upo_signatures"] = TALLY.to_dict()  # UPO XML signatures checked since start (never blocking)
         return out
 
     async def backup_status(self) -> dict[str, Any]:
