@@ -13,13 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
-from official_vectors import TV3_CERT_B64
-
 from ksef_edge.ksef.client import _codes
 from ksef_edge.ksef.crypto import MfPublicKey, pick_public_key
 from ksef_edge.ksef.errors import KsefProtocolError
 from ksef_edge.ksef.models import InvoiceStatus, SessionStatus
 from ksef_edge.ksef.system_warning import parse_system_warning
+from official_vectors import TV3_CERT_B64
 
 OPENAPI = Path(__file__).parent / "openapi"
 
@@ -84,7 +83,7 @@ def test_public_key_certificates_example_is_read_with_mf_timestamps():
     keys = [MfPublicKey.from_api({**item, "certificate": TV3_CERT_B64}) for item in raw]
     assert [k.public_key_id for k in keys] == [i["publicKeyId"] for i in raw]
     assert [list(k.usage) for k in keys] == [i["usage"] for i in raw]
-    assert keys[0].valid_from == dt.datetime(2024, 7, 11, 12, 23, 56, 15430, tzinfo=dt.timezone.utc)
+    assert keys[0].valid_from == dt.datetime(2024, 7, 11, 12, 23, 56, 15430, tzinfo=dt.UTC)
     assert keys[0].certificate_der == base64.b64decode(TV3_CERT_B64)
     now = keys[0].valid_from + dt.timedelta(days=1)
     for usage in {u for i in raw for u in i["usage"]}:
