@@ -29,6 +29,7 @@ from ..store.numbering import WARSAW
 from ..corrections.issuer import correction_request_hash
 from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
+from ..ksef.upo_check import stored_upo_signature
 from ..refusal import Refusal
 from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
@@ -399,6 +400,7 @@ async def _full_json(state: DaemonState, r: InvoiceRecord, *, with_original: boo
     """`invoice_json` plus `totals` (from the stored bytes), a technical correction if KSeF holds one,
     and, for a correction invoice (KOR), the invoice it corrects."""
     body = invoice_json(r)
+    body["upo_signature"] = stored_upo_signature(r.upo)  # reported, never blocking (ksef/upo_check.py)
     tc = await technical_correction_of(state.store, r)
     body["technical_correction"] = technical_correction_json(r, tc) if tc is not None else None
     totals = await state.invoice_totals(r)

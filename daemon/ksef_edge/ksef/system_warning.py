@@ -48,7 +48,7 @@ class SystemWarnings:
         with self._lock:
             self.seen += 1
             new = raw != self._raw
-            self._raw, self._at, self._path = raw, dt.datetime.now(dt.timezone.utc), path
+            self._raw, self._at, self._path = raw, dt.datetime.now(dt.UTC), path
         if new:
             log.warning("KSeF system warning on %s: %s", path or "?", raw)
 

@@ -19,6 +19,7 @@ import copy
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography import x509
@@ -126,3 +127,17 @@ class _Tally:
 
 
 TALLY = _Tally()
+
+
+@lru_cache(maxsize=256)
+def stored_upo_signature(xml: bytes | None) -> dict[str, Any] | None:
+    """`upo_signature` of GET /v1/invoices/{id}: the stored UPO's signature, checked once per UPO (cached)."""
+    if not xml:
+        return None
+    try:
+        root = parse_untrusted(xml, "UPO").getroot()
+    except SchemaError as exc:
+        return UpoSignature("invalid", str(exc)[:300]).to_dict()
+    name = (root.findtext(f"{{{UPO_NS}}}NazwaPodmiotuPrzyjmujacego") or "").strip()
+    m = _RECEIVER_WITH_ENV.match(name)
+    return verify_signature(xml, root, m.group("env").strip() if m else None).to_dict()
