@@ -6,7 +6,6 @@ import base64
 import datetime as dt
 
 import pytest
-
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment
@@ -15,7 +14,6 @@ from ksef_edge.ksef.correction import CorrectionError
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.ksef.uplink import correct_rejected_invoice
 from ksef_edge.store import OutboxStore
-
 from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
 
 WARSAW = dt.timezone(dt.timedelta(hours=2))
@@ -43,7 +41,7 @@ async def test_rejected_invoice_raises_alarm_then_technical_correction_is_accept
 
         # the till re-generates the same invoice (same number, date, lines): new file, new hash, new QR codes
         fixed = issue_document(invoice(line(price="1.99"), number=rec.number, issue_date=rec.issue_date,
-                                       created_at=dt.datetime.now(dt.timezone.utc), seller=SELLER),
+                                       created_at=dt.datetime.now(dt.UTC), seller=SELLER),
                                ec_signer, env=QrEnvironment.TEST, mode=OfflineMode.OFFLINE24)
         result = await correct_rejected_invoice(uplink.store, uplink.client, bad, fixed.xml)
         assert result.corrected_sha256_b64 == fixed.sha256_b64
@@ -118,7 +116,7 @@ async def test_technical_correction_accepted_while_its_upo_cannot_be_fetched_is_
         assert counts["rejected"] == 1, counts
         rec = await issuer.get(bad)
         fixed = issue_document(invoice(line(price="1.99"), number=rec.number, issue_date=rec.issue_date,
-                                       created_at=dt.datetime.now(dt.timezone.utc), seller=SELLER),
+                                       created_at=dt.datetime.now(dt.UTC), seller=SELLER),
                                ec_signer, env=QrEnvironment.TEST, mode=OfflineMode.OFFLINE24)
         for rule in ("GET storage/upo/*=503", "GET sessions/*/upo=503", "GET sessions/*/upo/*=503"):
             await sim.admin("POST", "/admin/faults", {"rule": rule})

@@ -48,7 +48,11 @@ def _public_key(certificate_der: bytes) -> PublicKey:
 
 def verify_kod2_signature(certificate_der: bytes, serial: str, data: bytes, signature: bytes) -> None:
     """Raise Kod2SignatureError unless `signature` over `data` is what KSeF accepts for this certificate."""
-    key = _public_key(bytes(certificate_der))
+    verify_with_public_key(_public_key(bytes(certificate_der)), serial, data, signature)
+
+
+def verify_with_public_key(key: PublicKey, serial: str, data: bytes, signature: bytes) -> None:
+    """The same check for a bare public key (`key generate` probes a key before it has a certificate)."""
     try:
         if isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=PSS_SALT_BYTES),
