@@ -259,3 +259,9 @@ async def test_xades_auth_refusals(ksef_client: KsefTestClient):
     garbage = await ksef_client.request("POST", "/auth/xades-signature", bearer=None, data=b"<a",
                                         headers={"Content-Type": "application/xml"})
     assert garbage.status == 400 and garbage.exception_codes() == [21001]
+    # damaged signature parts are bad requests with a code, never a 5xx
+    for damage, code in ((lambda b: re.sub(rb"<ds:X509Certificate>[^<]+", b"<ds:X509Certificate>AAAA", b), 21115),
+                         (lambda b: b.replace(b"xmldsig-more#ecdsa-sha256", b"xmldsig-more#nonsense"), 9105),
+                         (lambda b: re.sub(rb"<ds:SignatureValue>[^<]+", b"<ds:SignatureValue>!!", b), 9105)):
+        damaged = await _start_xades(ksef_client, lambda ch: damage(_signed_request(ch, SIM_NIP, key, cert)))
+        assert damaged.status == 400 and damaged.exception_codes() == [code], damaged.body[:300]

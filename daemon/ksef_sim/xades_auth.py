@@ -23,7 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml import InvalidInput, InvalidSignature, SignatureConfiguration, XMLVerifier
+from signxml import SignatureConfiguration, XMLVerifier
+from signxml.exceptions import SignXMLException
 
 from .errors import KsefError
 from .schema_check import AUTH_NS_20, AUTH_NS_21, DocumentError, auth_schema, parse_checked
@@ -103,8 +104,9 @@ def _verify_signature(body: bytes, signature: etree._Element) -> x509.Certificat
     try:
         results = XMLVerifier().verify(body, x509_cert=cert, expect_config=SignatureConfiguration(
             expect_references=True))
-    except (InvalidSignature, InvalidInput) as exc:
-        raise KsefError(9105, [f"Podpis XAdES nie weryfikuje się: {exc}"]) from None
+    except (SignXMLException, ValueError, TypeError, etree.LxmlError) as exc:
+        # anything the verifier refuses (bad digest, unsupported algorithm, malformed element) is a bad signature
+        raise KsefError(9105, [f"Podpis XAdES nie weryfikuje się: {exc}"[:500]]) from None
     results = results if isinstance(results, list) else [results]
     if not any(etree.QName(r.signed_xml).localname == "AuthTokenRequest" for r in results
                if r.signed_xml is not None):
