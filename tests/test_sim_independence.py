@@ -92,3 +92,21 @@ def test_file_rules_and_schema_violations_are_refused(mutate, fragment: str):
 def test_official_upo_example_validates_against_the_simulator_upo_schema():
     root = schema_check.parse_checked((OFFICIAL / "upo.xml").read_bytes())
     schema_check.validate(root, schema_check.upo_schema(), "UPO")
+
+
+def _kor_referring(ksef_number: str) -> bytes:
+    return (f'<Faktura xmlns="{schema_check.FA3_NS}"><Fa><DaneFaKorygowanej>'
+            f"<DataWystFaKorygowanej>2025-08-26</DataWystFaKorygowanej><NrFaKorygowanej>FV/1</NrFaKorygowanej>"
+            f"<NrKSeF>1</NrKSeF><NrKSeFFaKorygowanej>{ksef_number}</NrKSeFFaKorygowanej>"
+            "</DaneFaKorygowanej></Fa></Faktura>").encode()
+
+
+def test_correction_check_names_a_bad_checksum_and_an_unknown_original():
+    from ksef_sim.correction_checks import missing_originals
+    good = OFFICIAL_KSEF_NUMBERS[0]
+    kwargs = {"seller_nip": "5265877635", "accepted": {}, "issue_date_of": {}}
+    assert missing_originals(_kor_referring(good), by_ksef_number={good: "ref"}, **kwargs) == []
+    [unknown] = missing_originals(_kor_referring(good), by_ksef_number={}, **kwargs)
+    assert "nie istnieje w KSeF" in unknown
+    [bad] = missing_originals(_kor_referring(good[:-2] + "00"), by_ksef_number={good[:-2] + "00": "ref"}, **kwargs)
+    assert "CRC-8" in bad
