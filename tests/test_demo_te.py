@@ -23,7 +23,7 @@ def test_demo_in_te_mode_confirms_every_invoice(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "environment test;" in (out / "logs" / "ksef-sim.log").read_text(encoding="utf-8")
     rows = json.loads((out / "summary.json").read_text(encoding="utf-8"))["invoices"]
-    assert len(rows) >= 4
+    assert len(rows) >= 4 and rows[-1]["kind"] == "KOR"      # the return's correction is confirmed too
     assert [(r["number"], r["state"], r["upo_available"]) for r in rows] == \
         [(r["number"], "confirmed", True) for r in rows]
 
