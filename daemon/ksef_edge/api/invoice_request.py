@@ -15,9 +15,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..domain.errors import InvoiceError
+from ..domain.fiscal_receipt import FiscalReceipt
 from ..domain.invoice import Address, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
 from ..domain.nip import is_valid_nip
 from .errors import ApiError
+from .fiscal_receipt_request import parse_fiscal_receipt
 
 LINES_MAX = 200
 NAME_CHARS_MAX = 512  # FA(3) TZnakowy512 (P_7, buyer name, address line)
@@ -39,6 +41,7 @@ class InvoiceDraft:
     lines: tuple[Line, ...]
     payment: Payment
     exemption_basis: str | None = None  # P_19A: the legal basis of the zw lines (required with any zw line)
+    fiscal_receipt: FiscalReceipt | None = None  # the sale is on this receipt: FA(3) FP = 1 (docs/fiscal-receipts.md)
 
 
 class _Float:
@@ -95,7 +98,9 @@ def request_hash(canonical: str) -> str:
 
 
 def parse_invoice_request(body: Any) -> InvoiceDraft:
-    obj = _object(body, "", {"buyer", "lines", "payment", "exemption_basis"}, required={"lines", "payment"})
+    obj = _object(
+        body, "", {"buyer", "lines", "payment", "exemption_basis", "fiscal_receipt"}, required={"lines", "payment"}
+    )
     buyer = _buyer(obj.get("buyer"))
     lines_raw = obj["lines"]
     if not isinstance(lines_raw, list):
@@ -111,7 +116,10 @@ def parse_invoice_request(body: Any) -> InvoiceDraft:
             400, "mixed_price_kinds", "use unit_price_gross on every line or unit_price_net on every line", "lines"
         )
     payment = _payment(obj["payment"])
-    return InvoiceDraft(buyer=buyer, lines=lines, payment=payment, exemption_basis=_exemption_basis(obj, lines))
+    receipt = parse_fiscal_receipt(obj.get("fiscal_receipt"), buyer_nip=buyer.nip if buyer else None)
+    return InvoiceDraft(
+        buyer=buyer, lines=lines, payment=payment, exemption_basis=_exemption_basis(obj, lines), fiscal_receipt=receipt
+    )
 
 
 # ------------------------------------------------------------------------------------------ parts

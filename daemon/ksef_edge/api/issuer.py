@@ -72,6 +72,7 @@ class InvoiceIssuer:
             lines=draft.lines,
             payment=draft.payment,
             exemption_basis=draft.exemption_basis,
+            fiscal_receipt=draft.fiscal_receipt,
             number=number,
             issue_date=civil_date(created_at),
             created_at=created_at,

@@ -66,7 +66,7 @@ def original_invoice(record: InvoiceRecord, request_json: str) -> Invoice:
     invoice = Invoice(
         seller=seller, buyer=draft.buyer, lines=draft.lines, payment=draft.payment, number=record.number,
         issue_date=record.issue_date, created_at=record.created_at, place_of_issue=text("fa:Fa/fa:P_1M"),
-        exemption_basis=draft.exemption_basis,
+        exemption_basis=draft.exemption_basis, fiscal_receipt=draft.fiscal_receipt,
     )
     rebuilt = build_fa3(invoice, system_info=text("fa:Naglowek/fa:SystemInfo") or "")
     if rebuilt != record.xml:

@@ -364,6 +364,10 @@ def build_fa3(invoice: Invoice, *, system_info: str, totals: Totals | None = Non
     podmiot1, podmiot2 = _parties(E, invoice)
 
     fa = _fa_head(E, invoice, issue_date=invoice.issue_date, number=invoice.number, totals=totals, kind="VAT")
+    if invoice.fiscal_receipt is not None:  # FP precedes DodatkowyOpis in the Fa sequence
+        fa.append(E.FP("1"))
+        for key, value in invoice.fiscal_receipt.descriptions():
+            fa.append(E.DodatkowyOpis(E.Klucz(key), E.Wartosc(value)))
     for key, value in invoice.extra.items():
         fa.append(E.DodatkowyOpis(E.Klucz(key), E.Wartosc(value)))
     gross = totals.price_kind is PriceKind.GROSS

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 
 from .errors import InvoiceError
+from .fiscal_receipt import FiscalReceipt, check_fiscal_receipt
 from .nip import is_valid_nip
 
 LINES_MAX = 10_000  # FaWiersz maxOccurs
@@ -142,6 +143,7 @@ class Invoice:
     place_of_issue: str | None = None  # P_1M
     split_payment: bool = False  # P_18A "mechanizm podzielonej płatności"
     extra: dict[str, str] = field(default_factory=dict)  # DodatkowyOpis key/value pairs
+    fiscal_receipt: FiscalReceipt | None = None  # set: an invoice to this receipt (FA(3) FP = 1)
 
     def __post_init__(self) -> None:
         _check_invoice(self)
@@ -355,6 +357,8 @@ def _check_invoice(inv: Invoice) -> None:
         extra[k] = clean_text(value, f"extra[{key!r}]", max_len=TEXT_MAX)
     setf("extra", extra)
     setf("split_payment", bool(inv.split_payment))
+    if inv.fiscal_receipt is not None:
+        check_fiscal_receipt(inv.fiscal_receipt, issue_date=inv.issue_date, buyer_nip=inv.buyer.nip if inv.buyer else None)
 
 
 def replace(invoice: Invoice, **changes: object) -> Invoice:

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from ..domain.fa3 import safe_parser
+from ..domain.fiscal_receipt import fiscal_receipt_lines
 from . import PrinterConfig
 from .receipt_layout import (
     COPY_MARKER, OFFLINE_LABEL, Block, CorrectionInfo, ReceiptData, ReceiptLine, VatSummaryRow, layout,
@@ -108,7 +109,7 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
         buyer_nip=text("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:NIP", required=False),
         buyer_name=text("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:Nazwa", required=False),
         currency=text("fa:KodWaluty", fa, required=False) or "PLN", amounts_gross=gross_priced,
-        correction=correction,
+        correction=correction, fiscal_receipt=fiscal_receipt_lines(fa),
     )
 
 

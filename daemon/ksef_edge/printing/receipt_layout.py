@@ -87,6 +87,7 @@ class ReceiptData:
     amounts_gross: bool = True  # line amounts are gross (shelf prices) or net
     due_date: dt.date | None = None
     correction: CorrectionInfo | None = None  # set for a correction invoice (KOR): totals are differences
+    fiscal_receipt: tuple[str, ...] = ()  # set for an invoice to a receipt (FP): the lines naming the receipt
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,8 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
             text(f"KSeF: {kor.original_ksef_number}")
         if kor.reason:
             text(f"Przyczyna: {kor.reason}")
+    for line in data.fiscal_receipt:
+        text(line)
     if data.buyer_name or data.buyer_nip:
         text("Nabywca:", bold=True)
         if data.buyer_name:
