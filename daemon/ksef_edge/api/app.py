@@ -66,6 +66,9 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    from ..reports.routes import register_reports  # noqa: PLC0415 - the shop's books (reports/)
+
+    register_reports(app, STATE_KEY)
     from ..web import register_pages  # noqa: PLC0415 - cashier/status page and its receipt/UPO downloads
 
     register_pages(app, state)

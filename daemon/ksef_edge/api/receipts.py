@@ -89,7 +89,13 @@ class ReceiptPrinter:
             return
         self._queue.submit(record.id, blocks, copy=copy)
 
+    def print_blocks(self, job_id: str, blocks: list[Block]) -> None:
+        """Queue a non-invoice print (the day report, `reports.day_print`); its state is not stored."""
+        self._queue.submit(job_id, blocks)
+
     async def _on_state(self, invoice_id: Any, state: Any, error: str | None) -> None:
+        if not isinstance(invoice_id, int):  # a report, not an outbox row
+            return
         try:
             await self._store.set_print_state(int(invoice_id), PrintState(getattr(state, "value", state)), error)
         except Exception:  # noqa: BLE001

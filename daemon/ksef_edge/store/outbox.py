@@ -570,6 +570,11 @@ class OutboxStore:
             row = await cur.fetchone()
         return dt.date.fromisoformat(row[0]) if row and row[0] else None
 
+    async def read_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query on the reader connection, for the report and search modules (reports/, store/search.py)."""
+        async with self._reader.execute(sql, tuple(params)) as cur:
+            return [tuple(row) for row in await cur.fetchall()]
+
     async def ping(self) -> None:
         async with self._reader.execute("SELECT 1") as cur:
             await cur.fetchone()

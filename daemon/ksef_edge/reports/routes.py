@@ -1,0 +1,118 @@
+"""`/v1/reports/day` (JSON), `.bin` (ESC/POS), `.png` (preview) and `/print`: the day report over HTTP.
+
+A day: `?date=YYYY-MM-DD` (default: today, Polish time). A till shift: `?from=...&to=...`, ISO
+date-times with an offset (e.g. `2026-12-07T06:00:00+01:00`), at most 7 days apart.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from ..api.errors import ApiError
+from ..store.numbering import civil_date
+from .day_query import day_report, shift_report
+from .day_report import DayReport, StoredXmlError
+
+SHIFT_MAX = dt.timedelta(days=7)
+PAPERS = ("58mm", "80mm")
+
+
+def register_reports(app: web.Application, state_key: Any) -> None:
+    routes = _Routes(app, state_key)
+    app.router.add_get("/v1/reports/day", routes.get_json)
+    app.router.add_get("/v1/reports/day.bin", routes.get_escpos)
+    app.router.add_get("/v1/reports/day.png", routes.get_png)
+    app.router.add_post("/v1/reports/day/print", routes.print_report)
+
+
+def _datetime(raw: str, name: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be a date-time such as 2026-12-07T06:00:00+01:00", name) from None
+    if value.utcoffset() is None:
+        raise ApiError(400, "invalid_query", f"{name} needs a UTC offset, e.g. +01:00", name)
+    return value
+
+
+class _Routes:
+    def __init__(self, app: web.Application, state_key: Any) -> None:
+        self._app = app
+        self._key = state_key
+
+    async def _report(self, request: web.Request) -> DayReport:
+        state = request.app[self._key]
+        q = request.query
+        try:
+            if q.get("from") or q.get("to"):
+                if q.get("date"):
+                    raise ApiError(400, "invalid_query", "give either date or from/to, not both", "date")
+                if not (q.get("from") and q.get("to")):
+                    raise ApiError(400, "invalid_query", "a shift needs both from and to", "to" if q.get("from") else "from")
+                start, end = _datetime(q["from"], "from"), _datetime(q["to"], "to")
+                if not start < end <= start + SHIFT_MAX:
+                    raise ApiError(400, "invalid_query", "to must be after from and at most 7 days later", "to")
+                return await shift_report(state.store, start, end)
+            if q.get("date"):
+                try:
+                    day = dt.date.fromisoformat(q["date"])
+                except ValueError:
+                    raise ApiError(400, "invalid_query", "date must be YYYY-MM-DD", "date") from None
+            else:
+                day = civil_date(state.now())
+            return await day_report(state.store, day)
+        except StoredXmlError as exc:
+            raise ApiError(409, "stored_document_unreadable", f"the report cannot be made: {exc}") from None
+
+    def _printer_config(self, request: web.Request) -> Any:
+        from ..api.receipts import printer_config
+        from ..printing import PrinterConfig
+
+        state = request.app[self._key]
+        cfg = printer_config(getattr(state.config, "printer", None))
+        paper = request.query.get("paper")
+        if paper is not None:
+            if paper not in PAPERS:
+                raise ApiError(400, "invalid_query", "paper must be 58mm or 80mm", "paper")
+            cfg = PrinterConfig(paper="58mm" if paper == "58mm" else "80mm")
+        return cfg
+
+    def _blocks(self, request: web.Request, report: DayReport, cfg: Any) -> list[Any]:
+        from .day_print import day_report_blocks
+
+        state = request.app[self._key]
+        seller = getattr(getattr(state.config, "seller", None), "name", "")
+        return day_report_blocks(report, cfg.line_columns, printed_at=state.now().astimezone(),
+                                 codec=cfg.python_codec, seller_name=seller)
+
+    async def get_json(self, request: web.Request) -> web.Response:
+        return web.json_response((await self._report(request)).to_dict())
+
+    async def get_escpos(self, request: web.Request) -> web.Response:
+        from ..printing.escpos_output import render
+
+        cfg = self._printer_config(request)
+        blocks = self._blocks(request, await self._report(request), cfg)
+        return web.Response(body=render(blocks, cfg), content_type="application/octet-stream")
+
+    async def get_png(self, request: web.Request) -> web.Response:
+        from ..printing.preview import preview_png
+
+        cfg = self._printer_config(request)
+        blocks = self._blocks(request, await self._report(request), cfg)
+        png = await asyncio.get_running_loop().run_in_executor(None, preview_png, blocks, cfg)
+        return web.Response(body=png, content_type="image/png")
+
+    async def print_report(self, request: web.Request) -> web.Response:
+        state = request.app[self._key]
+        printer = state.printer
+        if printer is None or not hasattr(printer, "print_blocks"):
+            raise ApiError(409, "no_printer", "no printer is configured; set [printer] in the device config")
+        report = await self._report(request)
+        blocks = self._blocks(request, report, self._printer_config(request))
+        job = f"day-report-{state.now().timestamp():.0f}"
+        printer.print_blocks(job, blocks)
+        return web.json_response({"job": job, "print_state": "pending", "report": report.to_dict()}, status=202)
