@@ -27,14 +27,6 @@ class UnprintableTextError(ValueError):
     """Text holds a character the printer's code page cannot print (and no deliberate transliteration exists)."""
 
 
-# Deliberate substitutions for typographic characters a till may send; everything else must encode as is.
-_TRANSLITERATION = {
-    "\u2018": "'", "\u2019": "'", "\u201a": ",", "\u201b": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-    "\u2026": "...", "\u20ac": "EUR", "\u00d7": "x", "\u2022": "*", "\u00b7": "*",
-    "\u2122": "TM", "\u00ae": "(R)", "\u00a9": "(C)", "\u2030": "promil",
-}
 
 
 @dataclass(frozen=True)
@@ -157,20 +149,18 @@ def _quantity(qty: Decimal) -> str:
 
 
 def clean_text(text: str, codec: str | None = "cp852") -> str:
-    """One printable line: NFC, control characters (incl. ESC/POS escapes) turned into spaces, typographic
-    characters transliterated deliberately; raises `UnprintableTextError` for anything else `codec` lacks."""
+    """One printable line: NFC, control characters (incl. ESC/POS escapes) turned into spaces, and every
+    character `codec` lacks replaced by a readable stand-in (`printable.stand_in`: m² -> m2, Cyrillic
+    transliterated, emoji dropped). The stored XML keeps the exact text; only the paper shows the stand-in."""
+    from .printable import stand_in
+
     text = unicodedata.normalize("NFC", text)
     out = []
     for ch in text:
         if unicodedata.category(ch)[0] in "CZ" and ch != " ":
             ch = " "  # tabs, newlines, NBSP, ESC ... never reach the printer as commands
         if codec is not None and not _encodable(ch, codec):
-            if ch in _TRANSLITERATION:
-                ch = _TRANSLITERATION[ch]
-            else:
-                raise UnprintableTextError(
-                    f"character {ch!r} (U+{ord(ch):04X}, {unicodedata.name(ch, 'unnamed')}) in {text!r} cannot be "
-                    f"printed in code page {codec}; rename the product or party without it")
+            ch = stand_in(ch, codec)
         out.append(ch)
     return "".join(out)
 
