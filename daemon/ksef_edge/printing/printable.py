@@ -79,7 +79,8 @@ def _draft_texts(draft: Any) -> Iterator[tuple[str, str]]:
 def check_printable(draft: Any, codec: str) -> None:
     """Refuse (422 `unprintable_text`, naming the field) a request whose receipt would lose a whole text."""
     for field, text in _draft_texts(draft):
-        if _readable(text) and not _readable(printable_text(text, codec)):
+        shown = printable_text(text, codec)
+        if not shown.strip() or (_readable(text) and not _readable(shown)):
             raise Refusal(
                 422, "unprintable_text",
                 f"{text!r} cannot be printed on the receipt (printer code page {codec}): nothing readable would remain; "
