@@ -7,7 +7,6 @@ import asyncio
 
 import aiohttp
 import pytest
-
 from daemon_fixtures import VALID_BODY, in_process_daemon
 from escpos_printer_emulator import EmulatedPrinter
 from ksef_edge.printing import PrinterConfig
@@ -90,3 +89,21 @@ async def test_paper_out_is_shown_and_the_receipt_prints_when_paper_is_back(tmp_
         assert status["printer"]["status"]["paper"] == "ok"
         metrics = await _get(http, d, "/metrics")
         assert 'ksef_edge_printer_condition{condition="paper_out"} 0.0' in metrics
+
+
+@pytest.mark.timeout(60)
+async def test_a_printer_that_cannot_be_written_raises_the_alarm_metrics(tmp_path):
+    toml = f'[printer]\nconnection = "file"\nfile_path = "{tmp_path}"\npaper = "58mm"\n'  # a directory: EISDIR
+    async with in_process_daemon(tmp_path / "d", extra_toml=toml) as d, aiohttp.ClientSession() as http:
+        async with http.post(d.base_url + "/v1/invoices", json=VALID_BODY,
+                             headers={**d.auth, "Idempotency-Key": "w-1"}) as r:
+            assert r.status == 201
+        for _ in range(100):
+            metrics = await _get(http, d, "/metrics")
+            if 'ksef_edge_printer_condition{condition="write_failed"} 1.0' in metrics:
+                break
+            await asyncio.sleep(0.1)
+        assert 'ksef_edge_printer_condition{condition="write_failed"} 1.0' in metrics
+        assert "ksef_edge_receipts_waiting 1.0" in metrics
+        status = await _get(http, d, "/v1/status")
+        assert status["printer"]["state"].startswith("error") and status["printer"]["queue"]["failed_retrying"] == 1

@@ -8,10 +8,9 @@ import io
 
 import aiohttp
 import zxingcpp
-from PIL import Image
-
 from daemon_fixtures import in_process_daemon, stored_invoices
 from ksef_edge.printing.receipt_layout import clean_text
+from PIL import Image
 
 BODY = {
     "buyer": {"name": "Жанна Иванова ☕", "address": "ул. Ленина 5, Kraków"},

@@ -137,6 +137,8 @@ class Catalogue:
                 {"line": 0, "field": None, "message": f"brak pliku {self.path}: dodaj listę towarów (wzór: products.example.csv)"}]}
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
+            products: list[Product]
+            errors: list[CatalogueError]
             if st.st_size > MAX_BYTES:
                 products, errors = [], [CatalogueError(0, None, f"plik większy niż {MAX_BYTES // 1_000_000} MB")]
             else:

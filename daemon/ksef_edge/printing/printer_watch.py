@@ -18,17 +18,15 @@ from .printer_status import TWO_WAY, PrinterStatus, StatusCheckedSender
 log = logging.getLogger(__name__)
 
 POLL_INTERVAL_S = 3.0
-CONDITIONS = ("paper_out", "paper_near_end", "cover_open", "offline", "unreachable")
+CONDITIONS = ("paper_out", "paper_near_end", "cover_open", "offline", "unreachable", "write_failed")
 
 
 class PrinterWatch:
     def __init__(self, cfg: PrinterConfig, registry: CollectorRegistry | None = None,
                  interval_s: float = POLL_INTERVAL_S) -> None:
-        from .escpos_output import send
-
         self.cfg = cfg
         self.interval_s = interval_s
-        self.sender = StatusCheckedSender(send, self._on_status)
+        self.sender = StatusCheckedSender(self._send, self._on_status)
         self.status: PrinterStatus | None = None
         self.unreachable: str | None = None
         self._task: asyncio.Task[None] | None = None
@@ -40,10 +38,22 @@ class PrinterWatch:
             self._condition.labels(condition=c).set(0)
         self._known = Gauge("ksef_edge_printer_status_known", "1 when the printer answers real-time status queries",
                             registry=r)
+        self._waiting = Gauge("ksef_edge_receipts_waiting", "Receipts queued for the printer (not printed yet)", registry=r)
         self._failed = Counter("ksef_edge_receipts_failed", "Receipts that could not be printed and will not be retried by themselves",
                                registry=r)
 
     # --- fed by the sender (printing thread) and the queue ---------------------------------------------------
+    def _send(self, cfg: PrinterConfig, data: bytes) -> None:
+        """The real write; a failure (unplugged, device gone, connection refused) sets `write_failed` until one succeeds."""
+        from .escpos_output import send
+
+        try:
+            send(cfg, data)
+        except Exception:
+            self._condition.labels(condition="write_failed").set(1)
+            raise
+        self._condition.labels(condition="write_failed").set(0)
+
     def _on_status(self, status: PrinterStatus | None) -> None:
         self.status = status
         self.unreachable = None
@@ -70,6 +80,7 @@ class PrinterWatch:
 
     # --- polling while idle -----------------------------------------------------------------------------------
     def start(self, queue: Any) -> None:
+        self._waiting.set_function(lambda: float(queue.depth))
         if self.cfg.connection in TWO_WAY and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(queue), name="printer-watch")
 
