@@ -19,6 +19,7 @@ const DEADLINE_WARN_DAYS = 1; // amber when the upload deadline is today or tomo
 
 const SALE_KEY = "ksef-edge-sale";
 const HEALTH_EVERY_MS = 5000;
+const ISSUE_TIMEOUT_MS = 20000;
 // Polish for every refusal/problem code the API can answer (the API keeps English for integrators).
 const CODE_PL = {
   body_too_large: "Za dużo pozycji naraz — podziel sprzedaż na dwie faktury.",
@@ -474,6 +475,7 @@ async function issue() {
       method: "POST",
       headers: { "Content-Type": "application/json", "Idempotency-Key": sale.key },
       body: JSON.stringify(requestBody()),
+      signal: AbortSignal.timeout(ISSUE_TIMEOUT_MS),  // no answer: the outcome is unknown, the same sale may be retried
     });
     sale.closed = true; sale.uncertain = false; sale.invoiceId = inv.id;
     saveSale();
