@@ -9,6 +9,9 @@ import io
 import aiohttp
 import zxingcpp
 from daemon_fixtures import in_process_daemon, stored_invoices
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ksef_edge.printing.printable import printable_text
 from ksef_edge.printing.receipt_layout import clean_text
 from PIL import Image
 
@@ -76,3 +79,11 @@ async def test_a_text_with_nothing_printable_is_refused_before_a_number_is_used(
         async with http.post(d.base_url + "/v1/invoices", json=BODY, headers={**d.auth, "Idempotency-Key": "e2"}) as r:
             assert r.status == 201
             assert (await r.json())["number"].endswith("000001")  # no number was burnt by the refusal
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.sampled_from(["cp852", "cp1250", "iso8859_2"]))
+def test_any_text_gets_a_printable_stand_in(text, codec):
+    shown = clean_text(text, codec)
+    shown.encode(codec)  # never raises: every character is printable or replaced
+    assert printable_text(text, codec).encode(codec) is not None
