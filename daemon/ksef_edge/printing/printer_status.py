@@ -96,13 +96,17 @@ def _ask(device: Any, cfg: PrinterConfig, n: int) -> int | None:
 
 def query_status(cfg: PrinterConfig) -> PrinterStatus | None:
     """Ask the printer (None: a one-way connection or no answer). Raises `PrinterError` if it cannot be reached."""
-    if cfg.connection not in TWO_WAY:
+    if cfg.connection not in TWO_WAY or not cfg.realtime_status:
         return None
     printer = open_printer(cfg)
     try:
         printer.open()
         device = printer.device if cfg.connection == "network" else printer
-        answers = [_ask(device, cfg, n) for n in (1, 2, 4)]
+        answers: list[int | None] = []
+        for n in (1, 2, 4):
+            answers.append(_ask(device, cfg, n))
+            if answers[-1] is None:  # a one-way printer: do not wait for the other two
+                break
     except Exception as exc:  # DeviceNotFoundError, OSError, USBError, SerialException ...
         raise PrinterError(f"printer not reachable for a status check: {type(exc).__name__}: {str(exc).strip()}") from exc
     finally:
@@ -110,7 +114,7 @@ def query_status(cfg: PrinterConfig) -> PrinterStatus | None:
             printer.close()
         except Exception:  # noqa: BLE001 - a broken connection must not hide the answer
             printer._device = False
-    if any(a is None for a in answers):
+    if len(answers) < 3 or any(a is None for a in answers):
         return None
     try:
         return parse_status(*answers)  # type: ignore[arg-type]

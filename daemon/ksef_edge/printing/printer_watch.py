@@ -81,7 +81,7 @@ class PrinterWatch:
     # --- polling while idle -----------------------------------------------------------------------------------
     def start(self, queue: Any) -> None:
         self._waiting.set_function(lambda: float(queue.depth))
-        if self.cfg.connection in TWO_WAY and self._task is None:
+        if self.cfg.connection in TWO_WAY and self.cfg.realtime_status and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(queue), name="printer-watch")
 
     async def stop(self) -> None:
