@@ -218,7 +218,7 @@ def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) ->
     by_id("k-submit").click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "k-error"), "Nie wystawiono korekty"))
     error = by_id("k-error").text
-    assert "pozycja 1: zwracana ilość" in error and "Korekty nie można wystawić" in error, error  # Polish, field named
+    assert "pozycja 1" in error and "najwyżej 2 szt" in error, error  # Polish, the line and what is allowed
     assert "invalid" in by_id("k-qty-1").get_attribute("class").split()
     shot(browser, "web-correction-refused", height=900)
     by_id("k-qty-1").clear()

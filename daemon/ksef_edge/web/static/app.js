@@ -820,6 +820,11 @@ async function submitCorrection(ev) {
     const m = /^changes\[(\d+)\]/.exec(e.field || "");
     const inp = m ? kor.changeInputs[Number(m[1])] : null;
     if (inp) { inp.classList.add("invalid"); inp.focus(); }
+    const line = inp ? kor.lines.lines.find((l) => String(l.line_no) === inp.dataset.lineNo) : null;
+    if (line && /returned_quantity$/.test(e.field || "")) {  // say what is allowed, from the lines the page holds
+      $("k-error").textContent = "Nie wystawiono korekty: pozycja " + line.line_no + " — można zwrócić najwyżej " +
+        line.remaining_quantity.replace(".", ",") + " " + line.unit + ".";
+    }
     if (e.field === "reason") $("k-reason").classList.add("invalid");
   } finally {
     btn.textContent = "Wystaw korektę";
