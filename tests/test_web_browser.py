@@ -132,7 +132,8 @@ def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) ->
     by_id("login-token").send_keys(token)
     browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
     wait.until(EC.visibility_of_element_located((By.ID, "view-kasa")))
-    wait.until(EC.text_to_be_present_in_element((By.ID, "health"), "gotowe"))
+    # nothing stops issuing: the pill is green, or amber for a warning (a container's clock is not NTP-synced)
+    wait.until(lambda d: {"ok", "warn"} & set(by_id("health").get_attribute("class").split()))
 
     # --- ring up: two products from the list (one twice) and a typed line
     products = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#products button"))
@@ -152,6 +153,7 @@ def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) ->
     assert by_id("cart-total").text == "43,30 zł"  # 2 x 12,90 + 16,00 + 1,50
 
     # --- buyer NIP checked as it is typed: a wrong check digit blocks issuing
+    by_id("buyer").click()  # the buyer fields are folded away until asked for
     by_id("buyer-nip").send_keys("526-587-76-34")
     wait.until(EC.text_to_be_present_in_element((By.ID, "nip-state"), "Błędny NIP"))
     assert not by_id("issue").is_enabled()
@@ -216,7 +218,7 @@ def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) ->
     by_id("k-submit").click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "k-error"), "Nie wystawiono korekty"))
     error = by_id("k-error").text
-    assert "changes[0].returned_quantity" in error and "only 2 remain" in error, error
+    assert "pozycja 1" in error and "najwyżej 2 szt" in error, error  # Polish, the line and what is allowed
     assert "invalid" in by_id("k-qty-1").get_attribute("class").split()
     shot(browser, "web-correction-refused", height=900)
     by_id("k-qty-1").clear()

@@ -308,6 +308,9 @@ environment = "simulator"
 api_base_url = "{sim_api}"
 uplink = "auto"
 """, encoding="utf-8")
+    sample = Path(__file__).resolve().parents[2] / "firmware-config" / "products.example.csv"
+    if sample.exists():  # the shop's product list (the till page reads products.csv next to device.toml)
+        (work / "products.csv").write_bytes(sample.read_bytes())
     return work / "device.toml", pos_token, sink, work / "offline-cert.pem"
 
 
