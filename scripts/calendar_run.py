@@ -106,8 +106,9 @@ def run_one(inst: Instant, tests: list[str], *, lib: str, lead_s: float, tz: str
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="scripts/test-calendar", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the short fixed subset CI runs (3 instants, fewer tests)")
+    ap.add_argument("--suite", action="store_true", help="the whole suite (what scripts/test runs) at each instant, not only the date-touching tests")
     ap.add_argument("--only", default="", help="only the instants whose name contains this text")
-    ap.add_argument("--lead", type=float, default=None, help="seconds before the instant the run starts (default 15 quick, 25 full)")
+    ap.add_argument("--lead", type=float, default=None, help="seconds before the instant the run starts (default 10 quick, 25 full)")
     ap.add_argument("--tz", default="UTC", help="the process time zone (TZ) of the run, default UTC")
     ap.add_argument("--list", action="store_true", help="print the instants and exit")
     ap.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
@@ -122,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print("test-calendar: libfaketime not found: install the Debian package `faketime` (scripts/setup-env does, as root)",
               file=sys.stderr)
         return 2
-    tests = QUICK_TESTS if args.quick else FULL_TESTS
-    lead = args.lead if args.lead is not None else (15.0 if args.quick else 25.0)
+    tests = FIRST + ["tests"] if args.suite else QUICK_TESTS if args.quick else FULL_TESTS
+    lead = args.lead if args.lead is not None else (10.0 if args.quick else 25.0)
     log_dir = REPO / "tests" / "artifacts" / "calendar"
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir.parent / ".gitignore").write_text("*\n")
