@@ -35,7 +35,7 @@ class Instant:
     at: dt.datetime  # aware
 
     def label(self) -> str:
-        w, u = self.at.astimezone(WARSAW), self.at.astimezone(dt.timezone.utc)
+        w, u = self.at.astimezone(WARSAW), self.at.astimezone(dt.UTC)
         return f"{w:%Y-%m-%d %H:%M:%S} Warsaw ({w:%Z}) = {u:%Y-%m-%d %H:%M:%S} UTC  {self.name}"
 
 
@@ -80,7 +80,8 @@ QUICK_TESTS = FIRST + [
 
 
 def libfaketime() -> str | None:
-    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1")) + sorted(glob.glob("/usr/lib/faketime/libfaketimeMT.so.1"))
+    """The Debian `faketime` package's multithreaded preload library (the daemon and Chromium use threads)."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") + glob.glob("/usr/lib/faketime/libfaketimeMT.so.1"))
     return found[0] if found else None
 
 
@@ -92,10 +93,10 @@ def run_one(inst: Instant, tests: list[str], *, lib: str, lead_s: float, tz: str
         "LD_PRELOAD": ":".join(p for p in (lib, os.environ.get("LD_PRELOAD", "")) if p),
         "FAKETIME": f"{offset:+.3f}s",
         "TZ": tz,
-        "KSEF_CALENDAR_INSTANT": inst.at.astimezone(dt.timezone.utc).isoformat(),
+        "KSEF_CALENDAR_INSTANT": inst.at.astimezone(dt.UTC).isoformat(),
         "KSEF_CALENDAR_RUN": "1",
     })
-    log = log_dir / (inst.at.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + ".log")
+    log = log_dir / (inst.at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + ".log")
     started = time.monotonic()
     with log.open("wb") as out:
         rc = subprocess.call([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, *extra],
@@ -106,9 +107,11 @@ def run_one(inst: Instant, tests: list[str], *, lib: str, lead_s: float, tz: str
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="scripts/test-calendar", description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="the short fixed subset CI runs (3 instants, fewer tests)")
-    ap.add_argument("--suite", action="store_true", help="the whole suite (what scripts/test runs) at each instant, not only the date-touching tests")
+    ap.add_argument("--suite", action="store_true",
+                    help="the whole suite (what scripts/test runs) at each instant, not only the date-touching tests")
     ap.add_argument("--only", default="", help="only the instants whose name contains this text")
-    ap.add_argument("--lead", type=float, default=None, help="seconds before the instant the run starts (default 10 quick, 25 full)")
+    ap.add_argument("--lead", type=float, default=None,
+                    help="seconds before the instant the run starts (default 10 quick, 25 full)")
     ap.add_argument("--tz", default="UTC", help="the process time zone (TZ) of the run, default UTC")
     ap.add_argument("--list", action="store_true", help="print the instants and exit")
     ap.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")

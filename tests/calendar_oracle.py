@@ -24,7 +24,7 @@ WARSAW = ZoneInfo("Europe/Warsaw")
 WIGILIA = {2024: False, 2025: True, 2026: True, 2027: True}  # 24 XII a public holiday? (Dz.U. 2024 poz. 1965)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _poland(year: int) -> frozenset[dt.date]:
     return frozenset(holidays.country_holidays("PL", years=year))
 

@@ -18,15 +18,14 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import pytest
-from lxml import etree
-
 import calendar_oracle as oracle
+import pytest
 from daemon_fixtures import VALID_BODY, api_call, daemon_process, in_process_daemon
+from lxml import etree
 
 W = oracle.WARSAW
 FA = "{http://crd.gov.pl/wzor/2025/06/25/13775/}"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def warsaw(text: str, fold: int = 0) -> dt.datetime:
@@ -139,10 +138,10 @@ async def test_numbering_p1_and_deadlines_walk_across_every_tricky_instant(tmp_p
 async def _xml(d: Any, invoice_id: int) -> bytes:
     import aiohttp
 
-    async with aiohttp.ClientSession() as s:
-        async with s.get(f"{d.base_url}/v1/invoices/{invoice_id}/xml", headers=d.auth) as r:
-            assert r.status == 200
-            return await r.read()
+    url = f"{d.base_url}/v1/invoices/{invoice_id}/xml"
+    async with aiohttp.ClientSession() as s, s.get(url, headers=d.auth) as r:
+        assert r.status == 200
+        return await r.read()
 
 
 @pytest.mark.timeout(120)
