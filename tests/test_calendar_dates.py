@@ -15,6 +15,7 @@ import re
 import time
 import urllib.request
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,30 @@ def test_invoices_issued_on_the_real_clock_carry_the_warsaw_date_and_the_officia
         if target:  # the run went across the instant: invoices on both sides of it
             instant = dt.datetime.fromisoformat(target)
             assert min(created_times) < instant <= max(created_times), (target, created_times)
+
+
+@pytest.fixture
+async def device(tmp_path: Path) -> AsyncIterator[Any]:
+    from ksef_edge.store import OutboxStore
+
+    store = await OutboxStore.open(tmp_path / "dev" / "outbox.sqlite3")
+    yield store
+    await store.close()
+
+
+async def test_retention_counts_days_from_the_warsaw_date_not_the_utc_one(tmp_path: Path, device, ec_signer) -> None:
+    """At 00:30 Warsaw on 1 January 2027 (still 31 December in UTC) an invoice of 31 December 2025 is more than
+    365 days old in Polish dates (cutoff 2026-01-01), so a 365-day retention prunes it; counting from the UTC
+    date (cutoff 2025-12-31) kept it a day too long."""
+    from archive_helpers import confirm, issue
+    from ksef_edge.archive import export_archive, prune_archived
+
+    old = await issue(device, ec_signer, issue_date=dt.date(2025, 12, 31))
+    newest = await issue(device, ec_signer, issue_date=dt.date(2026, 1, 1))  # holds the numbering position
+    for invoice_id in (old, newest):
+        await confirm(device, invoice_id)
+    export_archive(device.path, tmp_path / "archive", date_from=dt.date(2025, 12, 1), date_to=dt.date(2026, 1, 31))
+    now = dt.datetime(2026, 12, 31, 23, 30, tzinfo=UTC)
+    result = prune_archived(device.path, older_than_days=365, now=now, dry_run=True)
+    assert result.cutoff == dt.date(2026, 1, 1)
+    assert result.pruned == [(await device.get(old)).number]
