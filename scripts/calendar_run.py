@@ -86,7 +86,7 @@ def libfaketime() -> str | None:
 
 
 def run_one(inst: Instant, groups: list[list[str]], *, lib: str, lead_s: float, tz: str, extra: list[str],
-            log_dir: Path) -> tuple[bool, float, Path]:
+            log_dir: Path, mode: str) -> tuple[bool, float, Path]:
     """One instant: each group of tests is one pytest run, in order, all on the same shifted clock."""
     offset = (inst.at - dt.timedelta(seconds=lead_s)).timestamp() - time.time()
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
@@ -97,7 +97,7 @@ def run_one(inst: Instant, groups: list[list[str]], *, lib: str, lead_s: float, 
         "KSEF_CALENDAR_INSTANT": inst.at.astimezone(dt.UTC).isoformat(),
         "KSEF_CALENDAR_RUN": "1",
     })
-    log = log_dir / (inst.at.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + ".log")
+    log = log_dir / f"{mode}-{inst.at.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.log"
     started = time.monotonic()
     ok = True
     with log.open("wb") as out:
@@ -134,12 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     groups = [FIRST, ["tests", "--ignore=tests/test_calendar_dates.py"]] if args.suite else \
         [QUICK_TESTS if args.quick else FULL_TESTS]
     lead = args.lead if args.lead is not None else (10.0 if args.quick else 25.0)
+    mode = "suite" if args.suite else "quick" if args.quick else "full"
     log_dir = REPO / "tests" / "artifacts" / "calendar"
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir.parent / ".gitignore").write_text("*\n")
     failed = 0
     for inst in instants:
-        ok, took, log = run_one(inst, groups, lib=lib, lead_s=lead, tz=args.tz, extra=args.pytest_args, log_dir=log_dir)
+        ok, took, log = run_one(inst, groups, lib=lib, lead_s=lead, tz=args.tz, extra=args.pytest_args,
+                                log_dir=log_dir, mode=mode)
         failed += not ok
         print(f"{'PASS' if ok else 'FAIL'}  {inst.label()}  ({took:.0f} s)", flush=True)
         if not ok:
