@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the whole suite (what scripts/test runs) at each instant, not only the date-touching tests")
     ap.add_argument("--only", default="", help="only the instants whose name contains this text")
     ap.add_argument("--lead", type=float, default=None,
-                    help="seconds before the instant the run starts (default 10 quick, 25 full)")
+                    help="seconds before the instant the run starts (default 15 quick, 40 full)")
     ap.add_argument("--tz", default="UTC", help="the process time zone (TZ) of the run, default UTC")
     ap.add_argument("--list", action="store_true", help="print the instants and exit")
     ap.add_argument("pytest_args", nargs="*", help="passed to pytest (after --)")
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     # --suite: the real-clock test first (it waits for the instant), then everything else scripts/test runs
     groups = [FIRST, ["tests", "--ignore=tests/test_calendar_dates.py"]] if args.suite else \
         [QUICK_TESTS if args.quick else FULL_TESTS]
-    lead = args.lead if args.lead is not None else (10.0 if args.quick else 25.0)
+    lead = args.lead if args.lead is not None else (15.0 if args.quick else 40.0)
     mode = "suite" if args.suite else "quick" if args.quick else "full"
     log_dir = REPO / "tests" / "artifacts" / "calendar"
     log_dir.mkdir(parents=True, exist_ok=True)

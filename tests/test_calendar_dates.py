@@ -69,30 +69,6 @@ KNOWN = {
 }
 
 
-def test_the_oracle_matches_a_printed_calendar() -> None:
-    for year, off in oracle.WIGILIA.items():
-        assert (not oracle.is_working_day(dt.date(year, 12, 24))) is (off or dt.date(year, 12, 24).weekday() >= 5)
-    for issued, deadline in KNOWN.items():
-        assert oracle.offline24(issued) == deadline, issued
-    # the ksef-docs worked example: issued Wed 2025-07-08, failure ending Sat 07-12 -> Tue 2025-07-22
-    assert oracle.offline24(dt.date(2025, 7, 8), failure_end=dt.date(2025, 7, 12)) == dt.date(2025, 7, 22)
-
-
-def test_every_deadline_from_2025_to_2028_matches_the_official_rules() -> None:
-    from ksef_edge.domain.deadlines import OfflineMode, upload_deadline
-
-    day = dt.date(2025, 1, 1)
-    while day <= dt.date(2028, 12, 31):
-        assert upload_deadline(OfflineMode.OFFLINE24, day) == oracle.offline24(day), day
-        for after in (0, 1, 3):
-            end = day + dt.timedelta(days=after)
-            assert upload_deadline(OfflineMode.OFFLINE, day, unavailability_end=end) == oracle.offline(day, end), day
-            assert upload_deadline(OfflineMode.FAILURE, day, failure_ends=[end]) == oracle.failure(day, end), day
-            assert upload_deadline(OfflineMode.OFFLINE24, day, failure_ends=[end]) == oracle.offline24(day, end), day
-        assert upload_deadline(OfflineMode.TOTAL_FAILURE, day) is None
-        day += dt.timedelta(days=1)
-
-
 def _p1(xml: bytes) -> dt.date:
     return dt.date.fromisoformat(etree.fromstring(xml).findtext(f"{FA}Fa/{FA}P_1"))
 
@@ -115,34 +91,6 @@ def _gapless(numbers: list[str]) -> None:
         by_series[series].append(int(seq))
     for series, seqs in by_series.items():
         assert seqs == list(range(1, len(seqs) + 1)), (series, seqs)
-
-
-async def test_numbering_p1_and_deadlines_walk_across_every_tricky_instant(tmp_path: Path) -> None:
-    """An injected clock walks across each instant (month and year ends, DST both ways, midnight UTC vs Warsaw,
-    Easter, Christmas): every invoice's stored P_1 is its Warsaw date, its deadline the official one, and the
-    monthly series restart at 000001 and stay gapless; the autumn hour that repeats is not a clock going back."""
-    current = [WALKS[0][1][0]]
-    async with in_process_daemon(tmp_path, now=lambda: current[0].astimezone(UTC)) as d:
-        numbers: list[str] = []
-        for name, instants in WALKS:
-            for i, instant in enumerate(instants):
-                current[0] = instant
-                status, inv = await api_call(d, "POST", "/v1/invoices", VALID_BODY, key=f"walk-{len(numbers)}-{i}")
-                assert status == 201, (name, instant, inv)
-                _check(inv, await _xml(d, inv["id"]), instant)
-                numbers.append(inv["number"])
-        _gapless(numbers)
-        assert "FV/KASA1/2026/12/000001" in numbers and "FV/KASA1/2027/01/000001" in numbers
-        assert "FV/KASA1/2026/07/000001" in numbers  # midnight Warsaw started July while UTC was still June
-
-
-async def _xml(d: Any, invoice_id: int) -> bytes:
-    import aiohttp
-
-    url = f"{d.base_url}/v1/invoices/{invoice_id}/xml"
-    async with aiohttp.ClientSession() as s, s.get(url, headers=d.auth) as r:
-        assert r.status == 200
-        return await r.read()
 
 
 @pytest.mark.timeout(120)
@@ -186,6 +134,34 @@ def test_invoices_issued_on_the_real_clock_carry_the_warsaw_date_and_the_officia
             assert min(created_times) < instant <= max(created_times), (target, created_times)
 
 
+async def test_numbering_p1_and_deadlines_walk_across_every_tricky_instant(tmp_path: Path) -> None:
+    """An injected clock walks across each instant (month and year ends, DST both ways, midnight UTC vs Warsaw,
+    Easter, Christmas): every invoice's stored P_1 is its Warsaw date, its deadline the official one, and the
+    monthly series restart at 000001 and stay gapless; the autumn hour that repeats is not a clock going back."""
+    current = [WALKS[0][1][0]]
+    async with in_process_daemon(tmp_path, now=lambda: current[0].astimezone(UTC)) as d:
+        numbers: list[str] = []
+        for name, instants in WALKS:
+            for i, instant in enumerate(instants):
+                current[0] = instant
+                status, inv = await api_call(d, "POST", "/v1/invoices", VALID_BODY, key=f"walk-{len(numbers)}-{i}")
+                assert status == 201, (name, instant, inv)
+                _check(inv, await _xml(d, inv["id"]), instant)
+                numbers.append(inv["number"])
+        _gapless(numbers)
+        assert "FV/KASA1/2026/12/000001" in numbers and "FV/KASA1/2027/01/000001" in numbers
+        assert "FV/KASA1/2026/07/000001" in numbers  # midnight Warsaw started July while UTC was still June
+
+
+async def _xml(d: Any, invoice_id: int) -> bytes:
+    import aiohttp
+
+    url = f"{d.base_url}/v1/invoices/{invoice_id}/xml"
+    async with aiohttp.ClientSession() as s, s.get(url, headers=d.auth) as r:
+        assert r.status == 200
+        return await r.read()
+
+
 @pytest.fixture
 async def device(tmp_path: Path) -> AsyncIterator[Any]:
     from ksef_edge.store import OutboxStore
@@ -211,3 +187,27 @@ async def test_retention_counts_days_from_the_warsaw_date_not_the_utc_one(tmp_pa
     result = prune_archived(device.path, older_than_days=365, now=now, dry_run=True)
     assert result.cutoff == dt.date(2026, 1, 1)
     assert result.pruned == [(await device.get(old)).number]
+
+
+def test_the_oracle_matches_a_printed_calendar() -> None:
+    for year, off in oracle.WIGILIA.items():
+        assert (not oracle.is_working_day(dt.date(year, 12, 24))) is (off or dt.date(year, 12, 24).weekday() >= 5)
+    for issued, deadline in KNOWN.items():
+        assert oracle.offline24(issued) == deadline, issued
+    # the ksef-docs worked example: issued Wed 2025-07-08, failure ending Sat 07-12 -> Tue 2025-07-22
+    assert oracle.offline24(dt.date(2025, 7, 8), failure_end=dt.date(2025, 7, 12)) == dt.date(2025, 7, 22)
+
+
+def test_every_deadline_from_2025_to_2028_matches_the_official_rules() -> None:
+    from ksef_edge.domain.deadlines import OfflineMode, upload_deadline
+
+    day = dt.date(2025, 1, 1)
+    while day <= dt.date(2028, 12, 31):
+        assert upload_deadline(OfflineMode.OFFLINE24, day) == oracle.offline24(day), day
+        for after in (0, 1, 3):
+            end = day + dt.timedelta(days=after)
+            assert upload_deadline(OfflineMode.OFFLINE, day, unavailability_end=end) == oracle.offline(day, end), day
+            assert upload_deadline(OfflineMode.FAILURE, day, failure_ends=[end]) == oracle.failure(day, end), day
+            assert upload_deadline(OfflineMode.OFFLINE24, day, failure_ends=[end]) == oracle.offline24(day, end), day
+        assert upload_deadline(OfflineMode.TOTAL_FAILURE, day) is None
+        day += dt.timedelta(days=1)
