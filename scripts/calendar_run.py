@@ -79,6 +79,10 @@ QUICK_TESTS = FIRST + [
 ]
 
 
+# what tests/test_calendar_dates.py says when pytest reached the instant before the real-clock test could start
+TOO_LATE = "raise the lead"
+
+
 def libfaketime() -> str | None:
     """The Debian `faketime` package's multithreaded preload library (the daemon and Chromium use threads)."""
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketimeMT.so.1") + glob.glob("/usr/lib/faketime/libfaketimeMT.so.1"))
@@ -142,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     for inst in instants:
         ok, took, log = run_one(inst, groups, lib=lib, lead_s=lead, tz=args.tz, extra=args.pytest_args,
                                 log_dir=log_dir, mode=mode)
+        if not ok and TOO_LATE in log.read_text(errors="replace"):  # a loaded machine: start further ahead, once
+            print(f"      (started too close to {inst.at:%H:%M:%S}; again with a {2 * lead:.0f} s lead)", flush=True)
+            ok, took, log = run_one(inst, groups, lib=lib, lead_s=2 * lead, tz=args.tz, extra=args.pytest_args,
+                                    log_dir=log_dir, mode=mode)
         failed += not ok
         print(f"{'PASS' if ok else 'FAIL'}  {inst.label()}  ({took:.0f} s)", flush=True)
         if not ok:
