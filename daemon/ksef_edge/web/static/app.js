@@ -574,11 +574,31 @@ async function resumeSale() {
 // -------------------------------------------------------------------------------------- status
 
 function tile(id, level) { const t = $(id); t.classList.remove("ok", "warn", "bad"); if (level) t.classList.add(level); }
-function daysBetween(isoDate, now) {
-  const d = new Date(isoDate + "T00:00:00"), today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
-  return Math.round((d - today) / 86400000);
+// Dates: ONE format on the whole page, DD.MM.YYYY (08.12.2026), as Polish invoices and KSeF print it, always
+// in Warsaw time whatever the browser's zone. Written out by hand: toLocaleDateString("pl-PL") drops the
+// leading zero (8.12.2026), and the browser's own "today" is not the Polish civil date of a deadline.
+const WARSAW = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Warsaw", year: "numeric", month: "2-digit",
+  day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+function warsawParts(instant) {
+  const p = {};
+  for (const part of WARSAW.formatToParts(instant)) p[part.type] = part.value;
+  return p;
 }
-function fmtTime(iso) { return iso ? new Date(iso).toLocaleString("pl-PL") : "—"; }
+function fmtDate(isoDate) {  // a civil date "2026-12-08" (P_1, a deadline) -> "08.12.2026"
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(isoDate || ""));
+  return m ? m[3] + "." + m[2] + "." + m[1] : "—";
+}
+function warsawDate(instant) {  // the Polish civil date of an instant, "2026-12-08"
+  const p = warsawParts(instant);
+  return p.year + "-" + p.month + "-" + p.day;
+}
+function fmtInstantDate(iso) { return iso ? fmtDate(warsawDate(new Date(iso))) : "—"; }
+function fmtClock(instant) { const p = warsawParts(instant); return p.hour + ":" + p.minute + ":" + p.second; }
+function fmtTime(iso) {  // an instant -> "08.12.2026 14:05:09" (Warsaw)
+  return iso ? fmtInstantDate(iso) + " " + fmtClock(new Date(iso)) : "—";
+}
+function dayNumber(isoDate) { const [y, m, d] = isoDate.split("-").map(Number); return Date.UTC(y, m - 1, d) / 86400000; }
+function daysBetween(isoDate, now) { return dayNumber(isoDate) - dayNumber(warsawDate(now)); }
 function text(id, value) { $(id).textContent = value == null ? "—" : String(value); }
 
 async function refreshStatus() {
@@ -595,7 +615,7 @@ async function refreshStatus() {
   const alarms = (up && up.alarms) || [];
   if (s.nearest_deadline) {
     const days = daysBetween(s.nearest_deadline, now);
-    text("s-deadline", new Date(s.nearest_deadline + "T12:00:00").toLocaleDateString("pl-PL"));
+    text("s-deadline", fmtDate(s.nearest_deadline));
     const overdue = days < 0 || alarms.some((a) => a.level === "overdue");
     const atRisk = days <= DEADLINE_WARN_DAYS || alarms.some((a) => a.level === "at_risk");
     text("s-deadline-note", overdue ? "Termin minął — wyślij faktury do KSeF!" :
@@ -621,7 +641,7 @@ async function refreshStatus() {
 
   const c = s.certificate || {};
   const certType = c.type || "nieznany typ";  // what the signer holds: never assumed
-  text("s-cert", certType + " · ważny do " + (c.not_after ? new Date(c.not_after).toLocaleDateString("pl-PL") : "?"));
+  text("s-cert", certType + " · ważny do " + (c.not_after ? fmtInstantDate(c.not_after) : "?"));
   text("s-cert-detail", "nr " + c.serial + " · NIP " + (c.nip || "—") + " · klucz: " + c.backend +
     " · zostało dni: " + c.days_left + ((c.warnings || []).length ? " · uwagi: " + c.warnings.length + " (ksef-edge cert show)" : ""));
   tile("t-cert", c.days_left < 0 || c.type !== "Offline" ? "bad" : c.days_left <= 30 || (c.warnings || []).length ? "warn" : "ok");
@@ -655,7 +675,7 @@ async function refreshStatus() {
   showBackup(s.backup || {});
 
   await refreshRecent();
-  text("s-updated", "Aktualizacja: " + now.toLocaleTimeString("pl-PL"));
+  text("s-updated", "Aktualizacja: " + fmtClock(now));
 }
 
 function fmtAge(seconds) {
@@ -694,7 +714,7 @@ async function refreshRecent() {
     tr.insertCell().textContent = inv.number;
     const st = tr.insertCell(); st.textContent = STATE_SHORT[inv.state] || inv.state; st.title = STATE_PL[inv.state] || "";
     const k = tr.insertCell(); k.className = "ksef"; k.textContent = inv.ksef_number || "—";
-    tr.insertCell().textContent = inv.deadline ? inv.deadline.split("-").reverse().join(".") : "—";
+    tr.insertCell().textContent = fmtDate(inv.deadline);
     const p = tr.insertCell(); p.textContent = PRINT_SHORT[inv.print_state] || inv.print_state; p.title = PRINT_PL[inv.print_state] || "";
     const u = tr.insertCell(); u.className = "act";
     if (inv.upo_available) {
@@ -744,7 +764,7 @@ async function openCorrection(id) {
   }
   const { inv, lines } = kor;
   $("k-number").textContent = inv.number;
-  $("k-info").textContent = "wystawiona " + inv.issue_date.split("-").reverse().join(".") +
+  $("k-info").textContent = "wystawiona " + fmtDate(inv.issue_date) +
     " · " + (STATE_PL[inv.state] || inv.state) + " · razem " + decimalPln(inv.totals ? inv.totals.gross : "?") +
     (lines.corrections ? " · wcześniejsze korekty: " + lines.corrections : "") +
     " · ceny " + (lines.price_kind === "net" ? "netto" : "brutto");
