@@ -216,7 +216,7 @@ async function login(ev) {
 
 // ------------------------------------------------------------------------------ problems in sight
 
-function hhmm(iso) { return iso ? new Date(iso).toLocaleTimeString("pl-PL", { hour: "2-digit", minute: "2-digit" }) : ""; }
+function hhmm(iso) { return iso ? fmtTime(iso) : ""; }  // Warsaw time with its date: an outage may span midnight
 function plural(n, one, few, many) {
   if (n === 1) return one;
   return n % 10 >= 2 && n % 10 <= 4 && (n % 100 < 10 || n % 100 >= 20) ? few : many;
