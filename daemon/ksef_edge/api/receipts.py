@@ -99,13 +99,10 @@ class ReceiptPrinter:
         self._queue.submit(job_id, blocks)
 
     async def _on_state(self, invoice_id: Any, state: Any, error: str | None) -> None:
-<<<<<<< HEAD
         if not isinstance(invoice_id, int):  # a report, not an outbox row
             return
-=======
         if getattr(state, "value", state) == PrintState.FAILED.value:
             self.watch.receipt_failed()
->>>>>>> main
         try:
             await self._store.set_print_state(int(invoice_id), PrintState(getattr(state, "value", state)), error)
         except Exception:  # noqa: BLE001

@@ -109,10 +109,7 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
         buyer_nip=text("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:NIP", required=False),
         buyer_name=text("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:Nazwa", required=False),
         currency=text("fa:KodWaluty", fa, required=False) or "PLN", amounts_gross=gross_priced,
-<<<<<<< HEAD
         correction=correction, fiscal_receipt=fiscal_receipt_lines(fa),
-=======
-        correction=correction,
         buyer_address=tuple(x for x in (text("fa:Podmiot2/fa:Adres/fa:AdresL1", required=False),
                                         text("fa:Podmiot2/fa:Adres/fa:AdresL2", required=False)) if x),
         issued_at=_datetime(text("fa:Naglowek/fa:DataWytworzeniaFa", required=False)),
@@ -120,7 +117,6 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
                                           for f in ("P_19A", "P_19B", "P_19C")) if v), None),
         reverse_charge=text("fa:Adnotacje/fa:P_18", fa, required=False) == "1",
         place_of_issue=text("fa:P_1M", fa, required=False),
->>>>>>> main
     )
 
 

@@ -79,15 +79,12 @@ class ReceiptData:
     amounts_gross: bool = True  # line amounts are gross (shelf prices) or net
     due_date: dt.date | None = None
     correction: CorrectionInfo | None = None  # set for a correction invoice (KOR): totals are differences
-<<<<<<< HEAD
-    fiscal_receipt: tuple[str, ...] = ()  # set for an invoice to a receipt (FP): the lines naming the receipt
-=======
     buyer_address: tuple[str, ...] = ()
     issued_at: dt.datetime | None = None  # DataWytworzeniaFa: printed as local date and time of issue
     exemption_basis: str | None = None  # P_19A/B/C: the legal basis of the zw lines
     reverse_charge: bool = False  # P_18 = 1: "odwrotne obciążenie" in words
     place_of_issue: str | None = None  # P_1M
->>>>>>> main
+    fiscal_receipt: tuple[str, ...] = ()  # set for an invoice to a receipt (FP): the lines naming the receipt
 
 
 @dataclass(frozen=True)
