@@ -5,12 +5,14 @@ therefore needs only the outbox row (XML, links, KSeF number), never the origina
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
 from ..domain.fa3 import safe_parser
+from ..store.numbering import civil_date
 from ..domain.fiscal_receipt import fiscal_receipt_lines
 from . import PrinterConfig
 from .receipt_layout import (
@@ -133,6 +135,8 @@ def stored_receipt_blocks(xml: bytes, cfg: PrinterConfig, *, kod1_url: str | Non
                           ksef_number: str | None = None, copy: bool = False) -> list[Block]:
     """What the daemon queues for an outbox row: `PrintQueue.submit(id, stored_receipt_blocks(...), copy=copy)`."""
     data = receipt_from_fa3(xml, kod1_url=kod1_url, kod2_url=kod2_url, ksef_number=ksef_number, copy=copy)
+    if copy:
+        data = dataclasses.replace(data, copy_date=civil_date(dt.datetime.now(dt.timezone.utc)))
     return layout(data, cfg.line_columns, codec=cfg.python_codec)
 
 

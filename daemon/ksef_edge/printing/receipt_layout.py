@@ -73,6 +73,7 @@ class ReceiptData:
     kod2_url: str | None
     kod1_label: str = OFFLINE_LABEL  # "OFFLINE" or the KSeF number
     copy_marker: str | None = None  # None or "DUPLIKAT"
+    copy_date: dt.date | None = None  # the day the duplicate is printed (art. 106l: the copy states its date)
     buyer_nip: str | None = None
     buyer_name: str | None = None
     currency: str = "PLN"
@@ -226,6 +227,8 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
     blocks.append(rule)
     if data.copy_marker:
         text(data.copy_marker, bold=True, align="center", double_height=True)
+        if data.copy_date:
+            text(f"Data duplikatu: {data.copy_date.isoformat()}", align="center")
     kor = data.correction
     if kor is not None:
         text("FAKTURA KORYGUJĄCA", bold=True, align="center")

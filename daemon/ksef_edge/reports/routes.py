@@ -1,4 +1,4 @@
-"""`/v1/reports/day` (JSON), `.bin` (ESC/POS), `.png` (preview) and `/print`: the day report over HTTP.
+"""The shop's books over HTTP: `/v1/reports/day` (JSON, `.bin` ESC/POS, `.png`, `/print`) and `/v1/search/invoices`.
 
 A day: `?date=YYYY-MM-DD` (default: today, Polish time). A till shift: `?from=...&to=...`, ISO
 date-times with an offset (e.g. `2026-12-07T06:00:00+01:00`), at most 7 days apart.
@@ -13,8 +13,10 @@ from aiohttp import web
 
 from ..api.errors import ApiError
 from ..store.numbering import civil_date
+from ..store.search import search
 from .day_query import day_report, shift_report
 from .day_report import DayReport, StoredXmlError
+from .search_query import parse_search_query
 
 SHIFT_MAX = dt.timedelta(days=7)
 PAPERS = ("58mm", "80mm")
@@ -26,6 +28,7 @@ def register_reports(app: web.Application, state_key: Any) -> None:
     app.router.add_get("/v1/reports/day.bin", routes.get_escpos)
     app.router.add_get("/v1/reports/day.png", routes.get_png)
     app.router.add_post("/v1/reports/day/print", routes.print_report)
+    app.router.add_get("/v1/search/invoices", routes.search_invoices)
 
 
 def _datetime(raw: str, name: str) -> dt.datetime:
@@ -116,3 +119,9 @@ class _Routes:
         job = f"day-report-{state.now().timestamp():.0f}"
         printer.print_blocks(job, blocks)
         return web.json_response({"job": job, "print_state": "pending", "report": report.to_dict()}, status=202)
+
+    async def search_invoices(self, request: web.Request) -> web.Response:
+        """Newest first; `next_before` is the `before` of the next page (null: no more)."""
+        query = parse_search_query(request.query)
+        hits, next_before = await search(request.app[self._key].store, query)
+        return web.json_response({"invoices": [h.to_dict() for h in hits], "next_before": next_before})

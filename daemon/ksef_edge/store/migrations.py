@@ -130,6 +130,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        7,  # 6 is taken by branch issue-25-restore (numbering incarnations)
+        "finding an invoice (issue #20): search columns read from each stored XML, and a date index",
+        (
+            # derived from invoices.xml by store/search.py (catch-up by id); never the source of truth
+            """
+            CREATE TABLE invoice_search (
+                invoice_id   INTEGER PRIMARY KEY REFERENCES invoices (id),
+                gross_cents  INTEGER NOT NULL,  -- P_15 in grosze (a KOR: the difference)
+                buyer_nip    TEXT,
+                buyer_name   TEXT,              -- casefolded, for substring search
+                buyer_shown  TEXT,              -- as written on the invoice, for the results
+                payment      TEXT,              -- FormaPlatnosci code
+                receipt_no   TEXT               -- the fiscal receipt's number of an invoice to a receipt
+            ) STRICT
+            """,
+            "CREATE INDEX invoice_search_nip ON invoice_search (buyer_nip) WHERE buyer_nip IS NOT NULL",
+            "CREATE INDEX invoice_search_gross ON invoice_search (gross_cents)",
+            "CREATE INDEX invoices_issue_date ON invoices (issue_date)",
+        ),
+    ),
 )
 
 

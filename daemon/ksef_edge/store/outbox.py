@@ -575,6 +575,10 @@ class OutboxStore:
         async with self._reader.execute(sql, tuple(params)) as cur:
             return [tuple(row) for row in await cur.fetchall()]
 
+    async def write_rows(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """`body(conn)` in one write transaction, for derived tables kept by other modules (store/search.py)."""
+        return await self._write_transaction(body)
+
     async def ping(self) -> None:
         async with self._reader.execute("SELECT 1") as cur:
             await cur.fetchone()
