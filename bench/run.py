@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="about 1/10 of the sizes: a smoke run")
     p.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
-    p.add_argument("--only", default="", help="comma list: floor,issue,ready,drain,saturation,receipt "
+    p.add_argument("--only", default="", help="comma list: floor,issue,ready,drain,saturation,receipt,search "
                    "(drain uploads the invoices the issue step made: give both)")
     args = p.parse_args(argv)
     q = args.quick
@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                 results["receipt"] = measure_receipt(rc, sink, sizes["receipts"])
             finally:
                 rc.stop()
+        if want("search"):
+            from search import measure_search
+
+            step("search on 10 000 stored invoices (1 000 with --quick)")
+            (work / "s").mkdir()
+            results["search"] = measure_search(work / "s", 1000 if q else 10_000)
         results["duration_s"] = round(time.monotonic() - t_all, 1)
     results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["verdict"] = verdict(results)

@@ -80,34 +80,35 @@ def index_row(xml: bytes) -> tuple[int, str | None, str | None, str | None, str 
 
 
 def catch_up_sync(conn: sqlite3.Connection) -> int:
-    """Index every invoice not yet in `invoice_search` (in one write transaction); returns how many."""
-    done = 0
-    while True:
-        rows = conn.execute(
-            "SELECT id, xml FROM invoices WHERE id > (SELECT COALESCE(MAX(invoice_id), 0) FROM invoice_search) "
-            "ORDER BY id LIMIT ?", (CATCH_UP_BATCH,)
-        ).fetchall()
-        if not rows:
-            return done
-        values = []
-        for invoice_id, xml in rows:
-            try:
-                values.append((invoice_id, *index_row(bytes(xml))))
-            except etree.XMLSyntaxError:  # a damaged row stays findable by number, date and state
-                values.append((invoice_id, 0, None, None, None, None, None))
-        conn.executemany("INSERT OR REPLACE INTO invoice_search VALUES (?,?,?,?,?,?,?)", values)
-        done += len(values)
+    """Index the next batch of invoices not yet in `invoice_search`; returns how many (0: up to date)."""
+    rows = conn.execute(
+        "SELECT id, xml FROM invoices WHERE id > (SELECT COALESCE(MAX(invoice_id), 0) FROM invoice_search) "
+        "ORDER BY id LIMIT ?", (CATCH_UP_BATCH,)
+    ).fetchall()
+    values = []
+    for invoice_id, xml in rows:
+        try:
+            values.append((invoice_id, *index_row(bytes(xml))))
+        except etree.XMLSyntaxError:  # a damaged row stays findable by number, date and state
+            values.append((invoice_id, 0, None, None, None, None, None))
+    conn.executemany("INSERT OR REPLACE INTO invoice_search VALUES (?,?,?,?,?,?,?)", values)
+    return len(values)
 
 
 async def catch_up(store: Any) -> int:
-    """Bring the index up to date (cheap when it is: one indexed MAX lookup)."""
-    pending = await store.read_rows(
-        "SELECT EXISTS (SELECT 1 FROM invoices WHERE id > (SELECT COALESCE(MAX(invoice_id), 0) FROM invoice_search))"
-    )
-    if not pending or not pending[0][0]:
-        return 0
-    done: int = await store.write_rows(catch_up_sync)
-    return done
+    """Bring the index up to date: one indexed MAX lookup when it is; else batches of `CATCH_UP_BATCH`, each
+    its own short write transaction, so a first search after an upgrade never holds up issuing for long."""
+    done = 0
+    while True:
+        pending = await store.read_rows(
+            "SELECT EXISTS (SELECT 1 FROM invoices WHERE id > (SELECT COALESCE(MAX(invoice_id), 0) FROM invoice_search))"
+        )
+        if not pending or not pending[0][0]:
+            return done
+        batch: int = await store.write_rows(catch_up_sync)
+        if batch == 0:
+            return done
+        done += batch
 
 
 def _like(text: str) -> str:
