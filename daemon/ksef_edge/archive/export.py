@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from .atomic import fsync_dir, write_file
+from .csv_export import write_accounting
 from .errors import ExportError
 from .fa3_index import index_fields
 from .ledger import ExportMark, record_exports
@@ -60,6 +61,7 @@ def export_archive(
     date_to: dt.date,
     record: bool = True,
     now: dt.datetime | None = None,
+    csv_encoding: str = "utf-8-sig",
 ) -> ExportResult:
     """Write every invoice with `date_from <= issue date <= date_to` into the new/empty `out_dir`."""
     db_path, out_dir = Path(db_path), Path(out_dir)
@@ -74,6 +76,7 @@ def export_archive(
     try:
         rows, marks = _export_rows(con, out_dir, date_from, date_to)
         _write_index(out_dir, rows, date_from, date_to, now)
+        write_accounting(out_dir, rows, encoding=csv_encoding)  # ksiegowosc.csv/.json: per-rate register
         if record and marks:
             record_exports(con, marks, str(out_dir.resolve()), now)
     finally:

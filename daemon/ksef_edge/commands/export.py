@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="date_from", type=_date, required=True, metavar="DATE", help="first issue date (YYYY-MM-DD)")
     p.add_argument("--to", dest="date_to", type=_date, required=True, metavar="DATE", help="last issue date (inclusive)")
     p.add_argument("dir", type=Path, metavar="DIR", help="new or empty directory to write into")
+    p.add_argument("--csv-encoding", choices=("utf-8-sig", "windows-1250"), default="utf-8-sig",
+                   help="encoding of ksiegowosc.csv (default UTF-8 with BOM; windows-1250 for older import tools)")
     add_db_options(p)
     p.add_argument("--no-record", action="store_true",
                    help="do not mark the invoices as archived (a copy for someone else; retention ignores it)")
@@ -40,7 +42,8 @@ def _export(args: argparse.Namespace) -> int:
     from ..archive import export_archive
 
     db, _ = load_device(args)
-    result = export_archive(db, args.dir, date_from=args.date_from, date_to=args.date_to, record=not args.no_record)
+    result = export_archive(db, args.dir, date_from=args.date_from, date_to=args.date_to, record=not args.no_record,
+                           csv_encoding=args.csv_encoding)
     print(f"exported {result.invoices} invoice(s) ({result.with_upo} with UPO) to {result.directory}; "
           "every file matches its stored hash")
     return 0
