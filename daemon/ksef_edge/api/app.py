@@ -55,6 +55,9 @@ def build_app(state: DaemonState) -> web.Application:
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state
+    from ..reports.routes import register_reports  # noqa: PLC0415 - the shop's books (reports/)
+
+    register_reports(app, STATE_KEY)  # first: /v1/invoices/{id}.pdf must win over /v1/invoices/{id}
     app.router.add_post("/v1/invoices", post_invoice)
     app.router.add_get("/v1/invoices", list_invoices)
     app.router.add_get("/v1/invoices/{id}", get_invoice)
@@ -67,9 +70,6 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    from ..reports.routes import register_reports  # noqa: PLC0415 - the shop's books (reports/)
-
-    register_reports(app, STATE_KEY)
     from ..web import register_pages  # noqa: PLC0415 - cashier/status page and its receipt/UPO downloads
 
     register_pages(app, state)

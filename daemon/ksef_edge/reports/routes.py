@@ -29,6 +29,7 @@ def register_reports(app: web.Application, state_key: Any) -> None:
     app.router.add_get("/v1/reports/day.png", routes.get_png)
     app.router.add_post("/v1/reports/day/print", routes.print_report)
     app.router.add_get("/v1/search/invoices", routes.search_invoices)
+    app.router.add_get(r"/v1/invoices/{id:\d+}.pdf", routes.invoice_pdf)
 
 
 def _datetime(raw: str, name: str) -> dt.datetime:
@@ -125,3 +126,27 @@ class _Routes:
         query = parse_search_query(request.query)
         hits, next_before = await search(request.app[self._key].store, query)
         return web.json_response({"invoices": [h.to_dict() for h in hits], "next_before": next_before})
+
+    async def invoice_pdf(self, request: web.Request) -> web.Response:
+        """The buyer's A4 PDF (`?copy=1`: marked DUPLIKAT with today's date), from the stored XML."""
+        from ..printing.invoice_pdf import PdfFontMissingError, invoice_pdf
+        from ..store import NotFoundError
+
+        state = request.app[self._key]
+        invoice_id = int(request.match_info["id"])
+        try:
+            record = await state.store.get(invoice_id)
+            xml = await state.store.get_xml(invoice_id)
+        except NotFoundError:
+            raise ApiError(404, "not_found", f"no invoice with id {invoice_id}", "id") from None
+        copy = request.query.get("copy") in ("1", "true")
+        copy_date = civil_date(state.now()) if copy else None
+        try:
+            pdf = await asyncio.get_running_loop().run_in_executor(None, lambda: invoice_pdf(
+                xml, kod1_url=record.kod1_url, kod2_url=record.kod2_url, ksef_number=record.ksef_number,
+                copy_date=copy_date))
+        except PdfFontMissingError as exc:
+            raise ApiError(503, "pdf_font_missing", str(exc)) from None
+        name = "".join(c if c.isalnum() else "_" for c in record.number)
+        return web.Response(body=pdf, content_type="application/pdf",
+                            headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})
