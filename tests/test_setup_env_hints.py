@@ -21,6 +21,8 @@ def hint(log: Path) -> set[str]:
 
 
 @pytest.mark.parametrize(("log", "missing"), [
+    ("systemd-python-without-python3-dev.log", {"python3-dev"}),    # Python.h: No such file or directory
+    ("systemd-python-without-gcc.log", {"gcc"}),
     ("systemd-python-without-libsystemd-dev.log", {"libsystemd-dev"}),
     ("tpm2-pytss-without-libtss2-dev.log", {"libtss2-dev"}),
     # pkg-config is what failed; the library it was about to look up is named too (both are needed)
