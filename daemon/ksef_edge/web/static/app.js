@@ -377,10 +377,12 @@ async function refreshStatus() {
 
   const reach = (s.ksef && s.ksef.reachability) || "unknown";
   const avail = up ? up.ksef_availability : null;
+  const sysWarn = (s.ksef && s.ksef.system_warning) || null;  // KSeF's X-System-Warning header, if it sent one
   text("s-ksef", REACH_PL[reach] || reach);
   text("s-ksef-detail", "środowisko: " + (s.ksef ? s.ksef.environment : "?") +
-    (avail ? " · Latarnia: " + (AVAIL_PL[avail] || avail) : "") + (up ? " · tryb: " + up.mode : " · wysyłka wyłączona"));
-  tile("t-ksef", reach === "reachable" ? "ok" : reach === "unknown" ? "" : "warn");
+    (avail ? " · Latarnia: " + (AVAIL_PL[avail] || avail) : "") + (up ? " · tryb: " + up.mode : " · wysyłka wyłączona") +
+    (sysWarn ? " · komunikat KSeF: " + sysWarn.warnings.map(w => w.message).join("; ") : ""));
+  tile("t-ksef", reach === "reachable" && !sysWarn ? "ok" : reach === "unknown" && !sysWarn ? "" : "warn");
 
   const c = s.certificate || {};
   const certType = c.type || "nieznany typ";  // what the signer holds: never assumed
