@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 STATIC_FILES = {  # name -> content type; nothing else under /ui/ is served
     "index.html": "text/html",
     "app.js": "text/javascript",
+    "books.js": "text/javascript",  # the day report and search tab (issue #20)
     "app.css": "text/css",
 }
 # The page must not be framed by another site, and runs only its own script.

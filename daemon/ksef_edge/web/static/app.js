@@ -171,7 +171,8 @@ function nipValid(nip) {
 // --------------------------------------------------------------------------------------- views
 
 function show(view) {
-  for (const v of ["login", "kasa", "status", "korekta"]) $("view-" + v).hidden = v !== view;
+  for (const v of ["login", "kasa", "status", "korekta", "ksiegi"]) $("view-" + v).hidden = v !== view;
+  $("tab-ksiegi").classList.toggle("active", view === "ksiegi");
   $("tab-kasa").classList.toggle("active", view === "kasa");
   $("tab-status").classList.toggle("active", view === "status");
   $("logout").hidden = view === "login";
@@ -186,7 +187,7 @@ function route() {
     history.replaceState(null, "", location.pathname + "#kasa");
   }
   if (!token()) { show("login"); return; }
-  show(location.hash === "#status" ? "status" : "kasa");
+  show(location.hash === "#status" ? "status" : location.hash === "#ksiegi" ? "ksiegi" : "kasa");
   if (!products.length) loadCatalogue();
   clearInterval(healthTimer);
   refreshHealth();
