@@ -5,14 +5,16 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = [REPO / "daemon/ksef_edge/api/app.py", REPO / "daemon/ksef_edge/web/routes.py"]
-CODE_SOURCES = sorted((REPO / "daemon/ksef_edge/api").glob("*.py")) + [REPO / "daemon/ksef_edge/web/routes.py"]
+SOURCES = [REPO / "daemon/ksef_edge/api/app.py", REPO / "daemon/ksef_edge/web/routes.py",
+           REPO / "daemon/ksef_edge/reports/routes.py"]
+CODE_SOURCES = (sorted((REPO / "daemon/ksef_edge/api").glob("*.py")) + [REPO / "daemon/ksef_edge/web/routes.py"]
+                + sorted((REPO / "daemon/ksef_edge/reports").glob("*.py")))
 
 
 def test_every_route_is_documented_with_a_curl_example() -> None:
     doc = (REPO / "docs/api.md").read_text(encoding="utf-8")
     routes = {(m.group(1).upper(), m.group(2)) for src in SOURCES
-              for m in re.finditer(r'add_(get|post)\("([^"]+)"', src.read_text(encoding="utf-8"))}
+              for m in re.finditer(r'add_(get|post)\(r?"([^"]+)"', src.read_text(encoding="utf-8"))}
     assert len(routes) >= 15, routes
     curls = "\n".join(line for line in doc.splitlines() if "curl " in line or line.startswith("  "))
     for method, path in sorted(routes):

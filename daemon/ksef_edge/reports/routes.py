@@ -29,7 +29,7 @@ def register_reports(app: web.Application, state_key: Any) -> None:
     app.router.add_get("/v1/reports/day.png", routes.get_png)
     app.router.add_post("/v1/reports/day/print", routes.print_report)
     app.router.add_get("/v1/search/invoices", routes.search_invoices)
-    app.router.add_get(r"/v1/invoices/{id:\d+}.pdf", routes.invoice_pdf)
+    app.router.add_get("/v1/invoices/{id}.pdf", routes.invoice_pdf)
 
 
 def _datetime(raw: str, name: str) -> dt.datetime:
@@ -133,7 +133,10 @@ class _Routes:
         from ..store import NotFoundError
 
         state = request.app[self._key]
-        invoice_id = int(request.match_info["id"])
+        raw_id = request.match_info["id"]
+        if not raw_id.isdigit() or len(raw_id) > 18:
+            raise ApiError(404, "not_found", f"no invoice with id {raw_id!r}", "id")
+        invoice_id = int(raw_id)
         try:
             record = await state.store.get(invoice_id)
             xml = await state.store.get_xml(invoice_id)
