@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import pct  # noqa: E402  (sets sys.path)
+from common import pct
 
 NIPS = ["5260250995", "7740001454", "1132853869", "5252248481", "9542583988"]
 
@@ -42,7 +42,7 @@ def _documents(n: int) -> list[tuple]:
             templates[key] = build_fa3(
                 invoice(line("Towar", "1", f"{10 + key}.99"), buyer=buyer, number=f"T/{key}"), system_info="bench")
         xml = templates[key].replace(b"<P_2>T/%d</P_2>" % key, b"<P_2>FV/B/%06d</P_2>" % i)
-        created = dt.datetime.combine(day, dt.time(12), dt.timezone.utc).isoformat(timespec="microseconds")
+        created = dt.datetime.combine(day, dt.time(12), dt.UTC).isoformat(timespec="microseconds")
         rows.append((f"FV/B/{day:%Y/%m}", i + 1, f"FV/B/{i:06d}", xml, hashlib.sha256(xml).digest(),
                      day.isoformat(), created, "offline", day.isoformat(), f"k{i}", "h", created))
     return rows
@@ -78,7 +78,7 @@ def measure_search(work: Path, n: int) -> dict:
             "date_range_week": SearchQuery(date_from=week[0], date_to=week[1]),
             "nip_and_date_range": SearchQuery(buyer_nip=NIPS[1], date_from=week[0], date_to=week[1]),
             "name_part": SearchQuery(buyer_name="klient 13"),
-            "amount_range": SearchQuery(amount_min=Decimal("50"), amount_max=Decimal("51")),
+            "amount_range": SearchQuery(amount_min=Decimal(50), amount_max=Decimal(51)),
             "nip_last_page": SearchQuery(buyer_nip=NIPS[2], before=50),
         }
         out = {"n": n, "first_index_catch_up_s": first_index_s, "indexed": indexed}
