@@ -39,6 +39,12 @@ def test_books_tab_shows_the_day_report_and_finds_an_invoice_by_nip(tmp_path: Pa
         wait.until(EC.text_to_be_present_in_element((By.ID, "f-results"), inv["number"]))
         row = browser.find_element(By.ID, "f-results").text
         assert "Hurtownia Pod Lipą" in row and "179,98 zł" in row and "PDF" in row and "Drukuj duplikat" in row
+        browser.find_element(By.XPATH, "//table[@id='f-results']//button[normalize-space()='Pokaż']").click()
+        wait.until(EC.visibility_of_element_located((By.ID, "f-detail")))
+        wait.until(lambda b: b.execute_script("const i = document.getElementById('fd-receipt'); "
+                                              "return i.complete && i.naturalWidth > 0;"))
+        assert browser.find_element(By.ID, "fd-ksef").text == "jeszcze nie nadany"
+        assert browser.find_element(By.ID, "fd-corrections").text == "brak"
         shot(browser, "books-tab", height=900)
         browser.find_element(By.ID, "f-nip").clear()
         browser.find_element(By.ID, "f-nip").send_keys("123")

@@ -67,6 +67,21 @@ async function reprintCopy(id, number) {
   } catch (e) { $("f-error").textContent = errorPl(e); }
 }
 
+async function openInvoice(h) {
+  $("f-error").textContent = "";
+  try {
+    const inv = await apiJson("/v1/invoices/" + h.id);
+    const kors = await apiJson("/v1/invoices/" + h.id + "/corrections");
+    $("fd-number").textContent = h.number;
+    $("fd-ksef").textContent = inv.ksef_number || "jeszcze nie nadany";
+    $("fd-upo").textContent = inv.upo_available ? "jest (przycisk UPO)" : "jeszcze nie ma";
+    $("fd-corrections").textContent = (kors.items || []).map((k) => k.number).join(", ") || "brak";
+    const png = await (await api("/v1/invoices/" + h.id + "/receipt.png?copy=1")).blob();
+    $("fd-receipt").src = URL.createObjectURL(png);
+    $("f-detail").hidden = false;
+  } catch (e) { $("f-error").textContent = errorPl(e); }
+}
+
 async function runSearch(ev, more) {
   if (ev) ev.preventDefault();
   $("f-error").textContent = ""; $("f-note").textContent = "";
@@ -87,7 +102,9 @@ async function runSearch(ev, more) {
       pdf.addEventListener("click", () => openPdf(h.id, false));
       const dup = document.createElement("button"); dup.type = "button"; dup.textContent = "Drukuj duplikat";
       dup.addEventListener("click", () => reprintCopy(h.id, h.number));
-      act.append(pdf, dup);
+      const open = document.createElement("button"); open.type = "button"; open.textContent = "Pokaż";
+      open.addEventListener("click", () => openInvoice(h));
+      act.append(open, pdf, dup);
       if (h.state === "confirmed") {
         const upo = document.createElement("button"); upo.type = "button"; upo.textContent = "UPO";
         upo.addEventListener("click", async () => {
