@@ -145,6 +145,7 @@ async def test_day_report_refuses_bad_queries_clearly(tmp_path):
         for query, field in (("date=2026-13-01", "date"), ("from=2026-12-07T06:00:00", "to"),
                              ("from=2026-12-07T06:00:00&to=2026-12-07T22:00:00", "from"),
                              ("from=2026-12-07T06:00:00%2B01:00&to=2026-12-30T06:00:00%2B01:00", "to"),
+                             ("from=9999-12-31T23:00:00%2B00:00&to=9999-12-31T23:30:00%2B00:00", "from"),
                              ("date=2026-12-07&paper=A4", "paper")):
             path = "/v1/reports/day.bin" if "paper" in query else "/v1/reports/day"
             async with http.get(d.base_url + f"{path}?{query}", headers=d.auth) as r:

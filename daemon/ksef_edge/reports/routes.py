@@ -39,6 +39,8 @@ def _datetime(raw: str, name: str) -> dt.datetime:
         raise ApiError(400, "invalid_query", f"{name} must be a date-time such as 2026-12-07T06:00:00+01:00", name) from None
     if value.utcoffset() is None:
         raise ApiError(400, "invalid_query", f"{name} needs a UTC offset, e.g. +01:00", name)
+    if not 2000 <= value.year <= 2100:  # also keeps `start + SHIFT_MAX` and the UTC conversion from overflowing
+        raise ApiError(400, "invalid_query", f"{name} must be a date-time between 2000 and 2100", name)
     return value
 
 
