@@ -11,6 +11,7 @@ import struct
 from aiohttp import web
 
 from . import routes_admin, routes_auth, routes_batch, routes_online, routes_public, routes_sessions, spec
+from . import routes_query  # invoice metadata query and download by KSeF number (issue #25)
 from .config import SimConfig
 from .errors import HttpProblem, KsefError, bad_request, json_response, problem, too_many_requests
 from .http_util import STATE_KEY
@@ -92,7 +93,8 @@ def make_app(config: SimConfig) -> web.Application:
     app = web.Application(middlewares=[routes_admin.admin_errors, ksef_middleware],
                           client_max_size=110 * 1024 * 1024)
     app[STATE_KEY] = state
-    for module in (routes_auth, routes_online, routes_batch, routes_sessions, routes_public, routes_admin):
+    for module in (routes_auth, routes_online, routes_batch, routes_sessions, routes_public, routes_query,
+                   routes_admin):
         app.add_routes(module.routes)
 
     async def on_startup(app: web.Application) -> None:

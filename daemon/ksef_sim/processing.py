@@ -17,6 +17,7 @@ from .crypto import DecryptionError, aes_cbc_decrypt, sha256_b64
 from .invoice_checks import INVOICE_STATUS, verify_invoice_file
 from .model import InvoiceRecord, Session
 from .state import SimState
+from .routes_query import accepted_blob
 from . import refnums
 
 SESSION_STATUS = {
@@ -89,6 +90,7 @@ def decide(st: SimState, session: Session, inv: InvoiceRecord, xml: bytes, *, at
     set_invoice_status(inv, 200)
     st.accepted_by_key[key] = inv.reference_number
     st.by_ksef_number[inv.ksef_number] = inv.reference_number
+    st.store.put_blob(accepted_blob(inv.ksef_number), xml)  # GET /invoices/ksef/{ksefNumber} serves these bytes
 
 
 async def process_online_invoice(st: SimState, inv_ref: str) -> None:
