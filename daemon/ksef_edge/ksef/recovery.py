@@ -145,7 +145,8 @@ async def recover_from_ksef(db: Path, client: KsefClient, *, seller_nip: str, si
                             now: dt.datetime | None = None) -> RecoveryReport:
     """Query KSeF for the seller's invoices issued since `since`; resolve and recover (module doc)."""
     now = now or dt.datetime.now(dt.UTC)
-    since = since or await asyncio.to_thread(default_since, db)
+    if since is None:
+        since = await asyncio.to_thread(default_since, db)
     report = RecoveryReport()
     try:  # pace by the limits KSeF publishes for this context (the production table otherwise)
         client.pacer.update_limits(await client.rate_limits())
