@@ -28,6 +28,7 @@ from aiohttp import web
 
 from . import __version__
 from .api.app import build_app
+from .api.stopping import STOPPING_KEY
 from .api.issuer import InvoiceIssuer, utc_now
 from .api.metrics import Metrics
 from .api.state import CertificateStatus, DaemonState
@@ -44,6 +45,10 @@ except ImportError:  # pragma: no cover - depends on the machine
     _sd_daemon = None
 
 WATCHDOG_PING_TIMEOUT_S = 2.0
+# A stop waits this long for the uplink's current step, then abandons it (state is written before
+# every KSeF request, so the next start resumes it): well inside the unit's TimeoutStopSec, KSeF
+# reachable or not (issue #25: a stop during an outage used to take 30 s and end in SIGKILL).
+UPLINK_STOP_S = 2.0
 REPRINT_ON_ACCEPT_MAX_AGE = dt.timedelta(hours=1)  # [printer] reprint_on_accept: only while the customer may be there
 
 
@@ -184,7 +189,9 @@ class Daemon:
             await self._start_uplink()  # opens its own store connections first (their crash recovery runs now)
             await self._start_printer()
             await self._start_backups()
-            await self._listen(build_app(self.state))
+            app = build_app(self.state)
+            app[STOPPING_KEY] = self.stopping  # from the first moment of a stop, issuing answers 503
+            await self._listen(app)
         except BaseException:
             await self.stop()
             raise
@@ -313,7 +320,7 @@ class Daemon:
         uplink = self.state.uplink if self.state else None
         if uplink is not None:
             with contextlib.suppress(Exception):
-                await uplink.stop()
+                await uplink.stop(timeout_s=UPLINK_STOP_S)
             self.state.uplink = None
         if self._uplink_close is not None:
             with contextlib.suppress(Exception):

@@ -35,6 +35,7 @@ from .invoice_request import canonical_json, parse_body, parse_invoice_request, 
 from .metrics import CONTENT_TYPE
 from .technical_correction import technical_correction_json, technical_correction_of
 from .state import DaemonState
+from .stopping import refuse_while_stopping
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -48,7 +49,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(state: DaemonState) -> web.Application:
     app = web.Application(
-        middlewares=[_errors_middleware, _auth_middleware],
+        middlewares=[_errors_middleware, _auth_middleware, refuse_while_stopping],
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state

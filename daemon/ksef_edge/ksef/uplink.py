@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -43,6 +44,7 @@ PAGE = 500
 UPO_CONCURRENCY = 8         # pre-signed UPO downloads at once (storage: no token, not rate-limited)
 UPO_URL_MARGIN_S = 60.0     # a pre-signed URL this close to its expiry is not used any more
 UPO_LIST_FROM = 4           # from this many invoices without a URL, one session list beats per-invoice UPO calls
+STOP_CLEANUP_S = 1.0       # after a cancelled stop, at most this long for the task's own clean-up
 LIMITS_RETRY_MAX_S = 300.0  # GET /rate-limits failed: ask again within this long, not after rate_limits_interval_s
 
 
@@ -163,10 +165,9 @@ class Uplink:
             await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
         except asyncio.TimeoutError:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # the task's `finally` may itself wait on KSeF (closing the session): cancel that too
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._task, STOP_CLEANUP_S)
 
     async def run(self) -> None:
         log.info("uplink started")
