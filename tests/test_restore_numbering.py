@@ -193,3 +193,37 @@ async def test_migrate_out_file_of_this_device_keeps_the_series(tmp_path, sim, c
     finally:
         await store.close()
     assert nxt.startswith("FV/KASA1/") and nxt.endswith("/000004")
+
+
+async def test_daemon_resolves_a_restored_backlog_in_bulk_before_uploading(tmp_path, sim, capsys):
+    """Started on a restored outbox, the daemon first asks KSeF (one metadata query) what it already
+    holds: the backlog the lost device had sent is marked accepted, never uploaded a second time."""
+    from ksef_edge.service import Daemon
+
+    old_files, old_cfg = _device(tmp_path / "old", sim)
+    old = await OutboxStore.open(old_files.db)
+    await _issue(old_cfg, old, 12, "x")
+    backup = create_backup(old_files.db, tmp_path / "usb", PASSPHRASE)  # 12 unsent in the backup
+    await old.close()
+    assert (await _drain(old_files.db, sim))["confirmed"] == 12  # ... then the old device sent them
+
+    new_files, _ = _device(tmp_path / "new", sim)
+    restored = cli_inproc(capsys, "backup", "restore", str(backup.path), "--config", str(new_files.config),
+                          "--passphrase-file", str(passphrase_file(tmp_path)))
+    assert restored.returncode == 0, restored.stderr
+    text = new_files.config.read_text().replace('uplink = "off"', 'uplink = "auto"')
+    new_files.config.write_text(text)
+    daemon = Daemon(load_config(new_files.config), signer=MemorySigner())
+    await daemon.start()
+    try:
+        for _ in range(200):
+            states = {s for (s,) in _rows(new_files.db, "SELECT state FROM invoices")}
+            if states == {"accepted"}:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await daemon.stop()
+    assert states == {"accepted"}
+    listed = await sim.invoices()
+    assert len(listed) == 12 and {i["submissions"] for i in listed} == {1}  # none uploaded again
+    assert _rows(new_files.db, "SELECT COUNT(*) FROM numbering_incarnations WHERE recovered_at IS NULL") == [(0,)]

@@ -256,6 +256,7 @@ class Daemon:
         from .keystore.errors import KeystoreError
         from .keystore.token_store import load_token
         from .ksef.models import ContextIdentifier, environment_for
+        from .ksef.recovery import recover_then_start
         from .ksef.runner import open_uplink
 
         try:
@@ -281,7 +282,9 @@ class Daemon:
         self.state.uplink = uplink
         self.state.metrics.include(uplink.metrics.registry)  # ksef_uplink_* at the daemon's /metrics
         self.state.on_issued.append(lambda record, draft: uplink.notify())
-        uplink.start()
+        # after a restore, ask KSeF in bulk what it already holds before uploading (ksef/recovery.py)
+        self.add_background("recover", recover_then_start(Path(self.config.store.path), uplink.client,
+                                                          seller_nip=self.config.seller.nip, start=uplink.start))
         log.info("uplink started (%s, %s)", name, ksef.api_base_url)
 
     async def _on_accepted(self, invoice_id: int, ksef_number: str) -> None:

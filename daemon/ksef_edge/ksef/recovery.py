@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,36 @@ async def _list_range(client: KsefClient, seller_nip: str, start: dt.datetime, e
     return list(found.values())
 
 
+def pending_restore(db: Path) -> bool:
+    """True when the outbox was restored from a backup or replica and KSeF was not asked yet."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'numbering_incarnations'").fetchone() is None:
+            return False
+        row = con.execute("SELECT recovered_at FROM numbering_incarnations ORDER BY incarnation DESC LIMIT 1"
+                          ).fetchone()
+        return row is not None and row[0] is None
+    finally:
+        con.close()
+
+
+async def recover_then_start(db: Path, client: KsefClient, *, seller_nip: str, start: Callable[[], object],
+                             timeout_s: float = 300.0) -> None:
+    """The daemon after a restore: resolve in bulk first, so the uplink does not re-upload what KSeF
+    has (one 440 and one lookup each); then start the uplink, whatever KSeF answered."""
+    try:
+        if await asyncio.to_thread(pending_restore, db):
+            log.info("outbox restored from a backup: asking KSeF what it already holds before uploading")
+            report = await asyncio.wait_for(recover_from_ksef(db, client, seller_nip=seller_nip), timeout_s)
+            log.info("after the restore: %d already in KSeF (marked accepted), %d recovered from KSeF, "
+                     "%d metadata queries", len(report.resolved), len(report.recovered), report.queries)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - KSeF down: upload as usual (440s resolve one by one)
+        log.warning("could not ask KSeF after the restore (%s); run `ksef-edge recover` later", exc)
+    start()
+
+
 def _apply(db: Path, resolved: list[tuple[int, str]], recovered: list[tuple[dict[str, Any], bytes]],
            now: dt.datetime) -> int:
     """One transaction: resolved invoices to `accepted`, downloaded ones into recovered_invoices."""
@@ -132,6 +163,7 @@ def _apply(db: Path, resolved: list[tuple[int, str]], recovered: list[tuple[dict
                     "acquired_at, upo, recovered_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
                     (meta["ksefNumber"], str(meta.get("invoiceNumber") or ""), xml, hashlib.sha256(xml).digest(),
                      str(meta.get("issueDate") or ""), meta.get("acquisitionDate"), stamp))
+            con.execute("UPDATE numbering_incarnations SET recovered_at = ? WHERE recovered_at IS NULL", (stamp,))
             con.execute("COMMIT")
             return changed
         except BaseException:
@@ -186,4 +218,4 @@ async def recover_from_ksef(db: Path, client: KsefClient, *, seller_nip: str, si
     return report
 
 
-__all__ = ["RecoveryReport", "default_since", "recover_from_ksef"]
+__all__ = ["RecoveryReport", "default_since", "pending_restore", "recover_from_ksef", "recover_then_start"]

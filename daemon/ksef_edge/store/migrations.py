@@ -140,7 +140,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                 incarnation  INTEGER PRIMARY KEY CHECK (incarnation >= 2),
                 started_at   TEXT NOT NULL,
                 reason       TEXT NOT NULL,
-                source       TEXT NOT NULL
+                source       TEXT NOT NULL,
+                recovered_at TEXT  -- set once `recover` (or the daemon at start) has asked KSeF
             ) STRICT
             """,
             # what the lost device sent to KSeF after the backup: KSeF's exact bytes (archive/recovery.py)
