@@ -16,9 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from lxml import etree
 
 from .clock import parse_iso
 from .errors import KsefError, json_response
@@ -68,7 +70,48 @@ def _record_time(inv: InvoiceRecord, date_type: str) -> datetime | None:
     return parse_iso(text) if text else None
 
 
-def _metadata(inv: InvoiceRecord, seller_nip: str) -> dict:
+KIND_TO_API = {"VAT": "Vat", "KOR": "Kor", "ZAL": "Zal", "ROZ": "Roz", "UPR": "Upr", "KOR_ZAL": "KorZal",
+               "KOR_ROZ": "KorRoz"}
+_SAFE = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def _local(el: etree._Element, path: str) -> str:
+    """Text at a slash path of local names (any namespace), '' when absent."""
+    found = el.xpath("/".join(f"*[local-name()='{p}']" for p in path.split("/")))
+    return (found[0].text or "").strip() if found else ""
+
+
+def _money(text: str) -> Decimal:
+    try:
+        return Decimal(text) if text else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _document_fields(xml: bytes) -> dict:
+    """What the metadata shows from the file itself: names, buyer, currency and the totals (FA(3))."""
+    try:
+        root = etree.fromstring(xml, _SAFE)
+    except etree.XMLSyntaxError:
+        return {}
+    buyer_ids = {"Nip": _local(root, "Podmiot2/DaneIdentyfikacyjne/NIP"),
+                 "VatUe": _local(root, "Podmiot2/DaneIdentyfikacyjne/NrVatUE"),
+                 "Other": _local(root, "Podmiot2/DaneIdentyfikacyjne/NrID")}
+    kind, value = next(((k, v) for k, v in buyer_ids.items() if v), ("None", None))
+    net = sum((_money(_local(root, f"Fa/P_13_{i}")) for i in ("1", "2", "3", "4", "5", "6_1", "6_2", "6_3", "7",
+                                                             "8", "9", "10", "11")), Decimal(0))
+    vat = sum((_money(_local(root, f"Fa/P_14_{i}")) for i in range(1, 6)), Decimal(0))
+    buyer_name = _local(root, "Podmiot2/DaneIdentyfikacyjne/Nazwa")
+    return {
+        "seller_name": _local(root, "Podmiot1/DaneIdentyfikacyjne/Nazwa") or None,
+        "buyer": {"identifier": {"type": kind, "value": value}, "name": buyer_name or None},
+        "currency": _local(root, "Fa/KodWaluty") or "PLN",
+        "netAmount": float(net), "vatAmount": float(vat), "grossAmount": float(_money(_local(root, "Fa/P_15"))),
+    }
+
+
+def _metadata(inv: InvoiceRecord, seller_nip: str, xml: bytes | None) -> dict:
+    doc = _document_fields(xml) if xml is not None else {}
     return {
         "ksefNumber": inv.ksef_number,
         "invoiceNumber": inv.invoice_number,
@@ -76,9 +119,14 @@ def _metadata(inv: InvoiceRecord, seller_nip: str) -> dict:
         "invoicingDate": inv.invoicing_date,
         "acquisitionDate": inv.acquisition_date,
         "permanentStorageDate": inv.permanent_storage_date,
-        "seller": {"nip": seller_nip},
+        "seller": {"nip": seller_nip, "name": doc.get("seller_name")},
+        "buyer": doc.get("buyer", {"identifier": {"type": "None", "value": None}, "name": None}),
+        "netAmount": doc.get("netAmount", 0.0),
+        "grossAmount": doc.get("grossAmount", 0.0),
+        "vatAmount": doc.get("vatAmount", 0.0),
+        "currency": doc.get("currency", "PLN"),
         "invoicingMode": inv.invoicing_mode,
-        "invoiceType": inv.invoice_kind,
+        "invoiceType": KIND_TO_API.get(inv.invoice_kind or "", "Vat"),
         "formCode": {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"},
         "invoiceHash": inv.invoice_hash,
         "isSelfInvoicing": False,
@@ -138,7 +186,8 @@ async def query_metadata(request: web.Request) -> web.Response:
         "hasMore": has_more,
         "isTruncated": truncated and (page_offset + 1) * page_size >= len(found),
         "permanentStorageHwmDate": st.now_iso(),
-        "invoices": [_metadata(inv, context_nip) for _, inv in page],
+        "invoices": [_metadata(inv, context_nip, st.store.get_blob(accepted_blob(inv.ksef_number or "")))
+                     for _, inv in page],
     })
 
 
