@@ -5,16 +5,14 @@
   3 months), optional exact `ksefNumber`, `invoiceNumber`, `sellerNip`; paging by `pageOffset` /
   `pageSize` (10..250), `sortOrder`; answer `hasMore`, `isTruncated` (10 000 records per filter set),
   `permanentStorageHwmDate`, `invoices[]`. Only Subject1 (the context's own sales) is modelled.
-- GET /v2/invoices/ksef/{ksefNumber}: the accepted file, byte for byte, with `x-ms-meta-hash`
-  (another branch, issue-17s-ksim, adds the same route; keep one when merging).
+(GET /v2/invoices/ksef/{ksefNumber}, the download by KSeF number, is routes_invoice_download.py; the
+amounts and buyer listed here are read from the same stored bytes.)
 
 Rate limits (groups invoiceMetadata 20/h, invoiceDownload 64/h) come from the spec via the app's
 middleware like every other route. Nothing here imports ksef_edge.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -26,6 +24,7 @@ from .clock import parse_iso
 from .errors import KsefError, json_response
 from .http_util import json_body, require_access, state_of
 from .model import InvoiceRecord
+from .processing import invoice_blob_name
 
 routes = web.RouteTableDef()
 
@@ -34,11 +33,6 @@ TRUNCATE_AT = 10_000  # "Limit techniczny: <= 10 000 rekordów na zestaw filtró
 MAX_RANGE = timedelta(days=92)  # "Maksymalny dozwolony okres wynosi 3 miesiące"
 DATE_TYPES = ("Issue", "Invoicing", "PermanentStorage")
 SUBJECT_TYPES = ("Subject1", "Subject2", "Subject3", "SubjectAuthorized")
-
-
-def accepted_blob(ksef_number: str) -> str:
-    """Blob name of an accepted invoice's exact bytes (written when KSeF accepts it)."""
-    return f"accepted/{ksef_number}"
 
 
 def _when(text: object, field: str) -> datetime:
@@ -186,21 +180,6 @@ async def query_metadata(request: web.Request) -> web.Response:
         "hasMore": has_more,
         "isTruncated": truncated and (page_offset + 1) * page_size >= len(found),
         "permanentStorageHwmDate": st.now_iso(),
-        "invoices": [_metadata(inv, context_nip, st.store.get_blob(accepted_blob(inv.ksef_number or "")))
+        "invoices": [_metadata(inv, context_nip, st.store.get_blob(invoice_blob_name(inv.ksef_number or "")))
                      for _, inv in page],
     })
-
-
-@routes.get("/v2/invoices/ksef/{ksefNumber}")
-async def download_invoice(request: web.Request) -> web.Response:
-    st = state_of(request)
-    claims = require_access(request)
-    number = request.match_info["ksefNumber"]
-    ref = st.by_ksef_number.get(number)
-    inv = st.invoices.get(ref) if ref is not None else None
-    data = st.store.get_blob(accepted_blob(number)) if inv is not None else None
-    if inv is None or data is None or inv.seller_nip != claims.context_value:
-        raise KsefError(21164, [f"Faktura o numerze KSeF {number} nie została znaleziona."])
-    digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
-    return web.Response(body=data, content_type="application/xml", charset="utf-8",
-                        headers={"x-ms-meta-hash": digest})
