@@ -218,8 +218,11 @@ class Daemon:
             return
         from .api.receipts import ReceiptPrinter
 
+        from .printing.metrics import PrinterCollector
+
         printer = ReceiptPrinter(printer_cfg, self.store)
         self.state.printer = printer
+        self.state.metrics.registry.register(PrinterCollector(printer.queue))  # ksef_edge_printer_* at /metrics
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())
 

@@ -346,6 +346,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     m = state.metrics
+    if state.uplink is not None:  # first: it persists the effective deadlines read below (cached 5 s)
+        await state.uplink.refresh_status()
     for name, n in (await state.store.counts_by_state()).items():
         m.invoices.labels(state=name).set(n)
     deadline = await state.store.nearest_deadline()
@@ -356,8 +358,6 @@ async def metrics(request: web.Request) -> web.Response:
     corrections = await correction_status(state.store, state.now())
     m.corrections_waiting.set(corrections["waiting"])
     m.corrections_at_risk.set(len(corrections["alarms"]))
-    if state.uplink is not None:  # its queue/alarm/deadline gauges are set by its status refresh (cached 5 s)
-        await state.uplink.refresh_status()
     if state.backup is not None:  # ksef_edge_backup_* are set by the monitor's refresh (throttled to 5 s)
         await state.backup_status()
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -719,7 +719,6 @@ class Uplink:
         self._next_status = now + self.config.status_interval_s
         counts = await self.store.counts_by_state()
         wall = self.clock.now()
-        today = warsaw_date(wall)
         alarms: list[DeadlineAlarm] = []
         oldest: dt.date | None = None
         for state in (InvoiceState.ISSUED, InvoiceState.SENDING, InvoiceState.REJECTED):
@@ -748,12 +747,8 @@ class Uplink:
                 log.error("ALARM %s: %d invoice(s), e.g. %s (deadline %s) %s", level, len(group), first.number,
                           first.deadline, first.detail)
         self._alarmed = {(a.invoice_id, a.level) for a in alarms}
-        for state, n in counts.items():
-            self.metrics.queue.labels(state=state).set(n)
         for level in ("at_risk", "overdue", "rejected"):
             self.metrics.alarms.labels(level=level).set(sum(1 for a in alarms if a.level == level))
-        if oldest is not None:
-            self.metrics.oldest_deadline_days.set((oldest - today).days)
         self._status = UplinkStatus(
             running=self._task is not None and not self._task.done() and not self._stop.is_set(),
             queue=counts,
