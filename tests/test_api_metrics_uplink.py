@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon_fixtures import VALID_BODY, daemon_process
 from promtool_fixtures import check_metrics
 from sim_fixtures import SIM_TOKEN, _shared_ksef_sim, ksef_sim  # noqa: F401 - fixtures
+from test_monitoring_rules import monitoring_metric_names
 
 # Prometheus naming: base units only (seconds, bytes); any of these in a name means a scaled unit.
 NON_BASE_UNITS = re.compile(r"_(days|hours|minutes|milliseconds|ms|microseconds|kilobytes|megabytes|kb|mb|percent)(_|$)")
@@ -98,6 +99,9 @@ def test_metrics_serve_the_uplink_and_status_has_its_snapshot(tmp_path: Path, ks
         assert [n for n in families if not n.startswith("ksef_edge_")] == []
         assert [n for n in families if NON_BASE_UNITS.search(n)] == []
         assert len(families) == len(set(families))
+        served = {n for f in text_string_to_metric_families(text)  # a labelled counter with no child yet has no sample
+                  for n in (f.name, f.name + "_total" if f.type == "counter" else f.name, *(s.name for s in f.samples))}
+        assert monitoring_metric_names() - served == set()  # the alert rules and dashboard query real series
         assert not [n for n in families if n.startswith("ksef_edge_uplink_invoices") or "oldest_deadline" in n]
 
         end = time.monotonic() + 15  # the uplink's snapshot is refreshed at most every few seconds
