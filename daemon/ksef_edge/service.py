@@ -34,6 +34,7 @@ from .api.state import CertificateStatus, DaemonState
 from .config import Config
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
+from .logfields import logfmt_fields, set_till
 from .store import OutboxStore
 
 log = logging.getLogger("ksef_edge.service")
@@ -83,7 +84,7 @@ class _LogfmtFormatter(logging.Formatter):
         line = (
             f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
             f'logger={record.name} msg="{msg}"'
-        )
+        ) + logfmt_fields(record)
         if record.exc_info:
             line += " exc=" + repr(self.formatException(record.exc_info))
         return line
@@ -205,7 +206,7 @@ class Daemon:
         else:
             site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the real bound port
+            sockets = getattr(site._server, "sockets", None) or []
             self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
         log.info("API listening on %s", self.bound)
 
@@ -217,7 +218,6 @@ class Daemon:
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
         from .api.receipts import ReceiptPrinter
-
         from .printing.metrics import PrinterCollector
 
         printer = ReceiptPrinter(printer_cfg, self.store)
@@ -307,7 +307,7 @@ class Daemon:
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("watchdog: store does not answer: %s", exc)
             return False
 
@@ -360,6 +360,7 @@ async def run_daemon(config: Config) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    set_till(config.device.pos_id)  # TILL on every log record (journald field / logfmt pair)
     daemon = Daemon(config)
     await daemon.start()
     sd_notify(f"READY=1\nSTATUS=issuing invoices (ksef-edge {__version__})\nMAINPID={os.getpid()}")

@@ -28,6 +28,7 @@ from ..store.numbering import WARSAW
 from ..corrections.issuer import correction_request_hash
 from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
+from ..logfields import ERROR_CODE, invoice_fields
 from ..refusal import Refusal
 from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
@@ -133,7 +134,7 @@ async def post_invoice(request: web.Request) -> web.Response:
     if issued.totals is not None:  # the document just built: the 201 needs no re-read and no re-parse
         state.remember_totals(record, issued.totals)
     if created:
-        log.info("issued invoice id=%s number=%s", record.id, record.number)
+        log.info("issued invoice %s", record.number, extra=invoice_fields(record, "issued", kind="VAT"))
     return await _issued_response(state, record, created, started, draft, document="invoice")
 
 
@@ -159,7 +160,8 @@ async def post_correction(request: web.Request) -> web.Response:
             except NotFoundError as exc:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
     if created:
-        log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
+        log.info("issued correction %s of invoice id=%s", record.number, record.corrects_id,
+                 extra=invoice_fields(record, "issued", kind="KOR"))
     return await _issued_response(state, record, created, started, None, document="correction")
 
 
@@ -170,6 +172,7 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
         yield
     except Refusal as exc:
         state.metrics.refused.labels(code=exc.code).inc()
+        log.info("issue refused: %s", exc.code, extra={ERROR_CODE: exc.code})
         raise
 
 

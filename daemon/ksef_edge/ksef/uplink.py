@@ -24,6 +24,7 @@ from typing import Awaitable, Callable
 from ..domain.errors import KsefNumberError
 from ..domain.ksef_number import validate_ksef_number
 from ..store.records import InvoiceRecord, InvoiceState
+from . import uplink_log
 from .availability import Availability, EffectiveDeadline, end_of_day, warsaw_date
 from .batch import BATCH_INVOICES_MAX, build_package
 from .client import KsefClient, OnlineSession
@@ -576,6 +577,7 @@ class Uplink:
 
     async def _accepted(self, rec: InvoiceRecord, ksef_number: str) -> None:
         self.metrics.accepted.inc()
+        uplink_log.accepted(rec, ksef_number)
         self._success()
         if self._on_accepted is not None:
             try:
@@ -586,8 +588,7 @@ class Uplink:
     async def _reject(self, rec: InvoiceRecord, code: str, reason: str) -> None:
         await self.store.mark_rejected(rec.id, code, reason)
         self.metrics.rejected.inc()
-        log.error("ALARM: KSeF rejected invoice %s (%s: %s); a technical correction is needed",
-                  rec.number, code, reason)
+        uplink_log.rejected(rec, code, reason)
 
     # ------------------------------------------------------------------ UPO
     #
@@ -634,12 +635,15 @@ class Uplink:
 
         results = await asyncio.gather(*(one(*item) for item in items), return_exceptions=True)
         upos = [(rec.id, r) for (rec, _, _), r in zip(items, results) if isinstance(r, bytes)]
+        stored = [(rec, number) for (rec, number, _), r in zip(items, results) if isinstance(r, bytes)]
         confirm_many = getattr(self.store, "mark_confirmed_many", None)
         if confirm_many is not None and len(upos) > 1:
             await confirm_many(upos)
         else:
             for invoice_id, upo in upos:
                 await self.store.mark_confirmed(invoice_id, upo)
+        for rec, number in stored:
+            uplink_log.confirmed(rec, number)
         crashed = next((r for r in results if isinstance(r, BaseException)), None)
         if crashed is not None:  # not a download failure (those are handled per invoice): the step's business
             raise crashed
@@ -744,8 +748,7 @@ class Uplink:
             group = [a for a in new if a.level == level]
             if group:
                 first = min(group, key=lambda a: (a.deadline or dt.date.max, a.invoice_id))
-                log.error("ALARM %s: %d invoice(s), e.g. %s (deadline %s) %s", level, len(group), first.number,
-                          first.deadline, first.detail)
+                uplink_log.alarm(level, len(group), first)
         self._alarmed = {(a.invoice_id, a.level) for a in alarms}
         for level in ("at_risk", "overdue", "rejected"):
             self.metrics.alarms.labels(level=level).set(sum(1 for a in alarms if a.level == level))
