@@ -275,7 +275,7 @@ class Daemon:
         )
         self._uplink_close = close
         self.state.uplink = uplink
-        self.state.metrics.include(uplink.metrics.registry)  # ksef_uplink_* at the daemon's /metrics
+        self.state.metrics.include(uplink.metrics.registry)  # ksef_edge_uplink_* at the daemon's /metrics
         self.state.on_issued.append(lambda record, draft: uplink.notify())
         uplink.start()
         log.info("uplink started (%s, %s)", name, ksef.api_base_url)
