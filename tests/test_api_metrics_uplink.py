@@ -65,7 +65,7 @@ def test_metrics_serve_the_uplink_and_status_has_its_snapshot(tmp_path: Path, ks
                      and m.get(("ksef_edge_printer_failed_attempts_total", ()), 0) >= 1)
         assert m[("ksef_edge_printer_up", ())] == 0, scrape()
         assert m[("ksef_edge_printer_failed_attempts_total", ())] >= 1
-        assert m[("ksef_edge_printer_queued_receipts", ())] == 2
+        assert m[("ksef_edge_receipts_waiting", ())] == 2
         assert m[("ksef_edge_receipts_printed_total", ())] == 0
         lint = check_metrics(scrape())  # a live scrape with a printer fault, mid-upload
         assert (lint.returncode, lint.stdout + lint.stderr) == (0, "")
@@ -89,7 +89,7 @@ def test_metrics_serve_the_uplink_and_status_has_its_snapshot(tmp_path: Path, ks
         assert m[("ksef_edge_uplink_deadline_alarms", (("level", "overdue"),))] == 0
         assert m[("ksef_edge_nearest_deadline_timestamp_seconds", ())] == 0  # nothing left to upload
         assert m[("ksef_edge_printer_up", ())] == 1 and m[("ksef_edge_receipts_printed_total", ())] == 2
-        assert m[("ksef_edge_receipts_failed_total", ())] == 0 and m[("ksef_edge_printer_queued_receipts", ())] == 0
+        assert m[("ksef_edge_receipts_failed_total", ())] == 0 and m[("ksef_edge_receipts_waiting", ())] == 0
         assert (paper / "receipts.bin").stat().st_size > 0
         assert ("ksef_edge_backup_age_seconds", ()) in m
 

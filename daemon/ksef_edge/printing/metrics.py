@@ -34,7 +34,7 @@ class PrinterCollector:
         up = GaugeMetricFamily("ksef_edge_printer_up", "1 when the receipt printer works, 0 while it reports a fault")
         up.add_metric([], 0.0 if error else 1.0)
         yield up
-        depth = GaugeMetricFamily("ksef_edge_printer_queued_receipts", "Receipts waiting for the printer")
+        depth = GaugeMetricFamily("ksef_edge_receipts_waiting", "Receipts queued for the printer (not printed yet)")
         depth.add_metric([], float(getattr(q, "depth", 0)))
         yield depth
         attempts = CounterMetricFamily("ksef_edge_printer_failed_attempts",
