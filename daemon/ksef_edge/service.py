@@ -220,7 +220,7 @@ class Daemon:
         from .api.receipts import ReceiptPrinter
         from .printing.metrics import PrinterCollector
 
-        printer = ReceiptPrinter(printer_cfg, self.store)
+        printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
         self.state.printer = printer
         self.state.metrics.registry.register(PrinterCollector(printer.queue))  # ksef_edge_printer_* at /metrics
         self.state.on_issued.append(printer.on_issued)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .. import __version__
 from ..domain.errors import DomainError, InvoiceError, SchemaError
+from ..domain.kod2_check import Kod2SignatureError
 from ..store import (
     ClockBehindError,
     IdempotencyConflictError,
@@ -28,7 +29,9 @@ from ..store.numbering import WARSAW
 from ..corrections.issuer import correction_request_hash
 from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
+from ..ksef.upo_check import stored_upo_signature
 from ..logfields import ERROR_CODE, invoice_fields
+from ..printing.printable import check_receipt_printable
 from ..refusal import Refusal
 from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
@@ -125,6 +128,7 @@ async def post_invoice(request: web.Request) -> web.Response:
         key = _idempotency_key(request)
         body = await _json_body(request)
         draft = parse_invoice_request(body)
+        check_receipt_printable(draft, state.config.printer)  # a receipt for every invoice, or 422 before a number
         canonical = canonical_json(body)
         with _issue_errors("invoice", invalid_code="invalid_invoice"):
             issued = await _run_to_commit(state.issuer.issue(
@@ -173,6 +177,8 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
     except Refusal as exc:
         state.metrics.refused.labels(code=exc.code).inc()
         log.info("issue refused: %s", exc.code, extra={ERROR_CODE: exc.code})
+        if exc.code == Kod2SignatureError.code:  # an alarm in /v1/status until an issuance succeeds
+            state.kod2_alarm = exc.message
         raise
 
 
@@ -196,6 +202,9 @@ def _issue_errors(document: str, *, invalid_code: str) -> Iterator[None]:
         raise ApiError(
             500, "schema_error", f"the {document} could not be built as valid FA(3); nothing was stored"
         ) from None
+    except Kod2SignatureError as exc:
+        log.error("KOD II signature of certificate %s does not verify: %s; issuance refused", exc.serial, exc.why)
+        raise ApiError(503, exc.code, str(exc)) from None
     except DomainError as exc:
         raise ApiError(422, invalid_code, str(exc)) from None
 
@@ -210,6 +219,7 @@ async def _issued_response(
 ) -> web.Response:
     """201 with the document; a new one is counted and handed to the post-issue hooks, a replay is marked."""
     if created:
+        state.kod2_alarm = None
         state.metrics.issued.inc()
         state.metrics.issue_seconds.observe(time.perf_counter() - started)
         for hook in state.on_issued:  # printer, uplink: the document is committed whatever they do
@@ -332,6 +342,7 @@ async def get_status(request: web.Request) -> web.Response:
         "printer": {
             "state": state.printer.state if state.printer is not None else "not_configured",
             "queue": await state.store.counts_by_print_state(),
+            "status": state.printer.watch.to_dict() if hasattr(state.printer, "watch") else None,
         },
         "corrections": await correction_status(state.store, now),
         "backup": await state.backup_status(),
@@ -395,6 +406,7 @@ async def _full_json(state: DaemonState, r: InvoiceRecord, *, with_original: boo
     """`invoice_json` plus `totals` (from the stored bytes), a technical correction if KSeF holds one,
     and, for a correction invoice (KOR), the invoice it corrects."""
     body = invoice_json(r)
+    body["upo_signature"] = stored_upo_signature(r.upo)  # reported, never blocking (ksef/upo_check.py)
     tc = await technical_correction_of(state.store, r)
     body["technical_correction"] = technical_correction_json(r, tc) if tc is not None else None
     totals = await state.invoice_totals(r)

@@ -63,6 +63,7 @@ class DaemonState:
     on_issued: list[Callable[[Any, Any], None]] = field(default_factory=list)  # (record, draft), after commit
     uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
     backup: BackupView | None = None  # archive.monitor.BackupMonitor when [backup] is configured
+    kod2_alarm: str | None = None  # the last KOD II self-check failure (domain.kod2_check), until an issue succeeds
     _corrections: Any = None
     _certificate_info: Any = None
     _totals: TotalsCache = field(default_factory=TotalsCache)
@@ -123,6 +124,8 @@ class DaemonState:
             })
         if self.config.clock.require_sync and self.clock_sync() is not ClockSync.SYNCHRONIZED:
             out.append({"code": "clock_unsynchronized", "message": "the clock is not NTP-synchronised and [clock] require_sync is on"})
+        if self.kod2_alarm:
+            out.append({"code": "kod2_signature_invalid", "message": self.kod2_alarm})
         cert = self.certificate
         if now > cert.not_after:
             out.append({"code": "certificate_expired", "message": f"the Offline certificate {cert.serial} expired on {cert.not_after.date()}; install a new one"})
@@ -143,6 +146,11 @@ class DaemonState:
             elif st.last_error_at is not None:
                 out["reachability"] = "unreachable"
             out["uplink"] = st.to_dict()
+        from ..ksef.system_warning import SYSTEM_WARNINGS  # noqa: PLC0415
+        from ..ksef.upo_check import TALLY  # noqa: PLC0415
+
+        out["system_warning"] = SYSTEM_WARNINGS.to_dict()  # KSeF's X-System-Warning, None when it sent none
+        out["upo_signatures"] = TALLY.to_dict()  # UPO XML signatures checked since start (never blocking)
         return out
 
     async def backup_status(self) -> dict[str, Any]:
@@ -185,8 +193,11 @@ class DaemonState:
         info = self.certificate_info()
         if info.kind != "Offline":
             warnings.append(f"certificate {cert.serial} is of type {info.kind}, not Offline: KOD II needs a KSeF Offline certificate")
-        if info.nip != self.config.seller.nip:
-            warnings.append(f"certificate {cert.serial} names NIP {info.nip}, but this device sells as NIP {self.config.seller.nip}")
+        from ..keystore.certificates import identity_warning  # noqa: PLC0415
+
+        identity = identity_warning(info, self.config.seller.nip)
+        if identity is not None and identity not in warnings:
+            warnings.append(identity)
         return warnings
 
     def certificate_json(self) -> dict[str, Any]:

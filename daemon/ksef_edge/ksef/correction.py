@@ -14,6 +14,7 @@ from ..domain.ksef_number import validate_ksef_number
 from .client import KsefClient
 from .crypto import sha256_b64
 from .errors import KsefHttpError, KsefProtocolError, KsefUnavailable
+from ..store.records import InvoiceRecord
 from .models import InvoiceStatus
 from .upo_check import check_upo
 
@@ -35,7 +36,7 @@ class CorrectionResult:
     session_ref: str
     invoice_ref: str
     ksef_number: str
-    upo: bytes
+    upo: bytes | None  # None: KSeF accepted the file but its UPO could not be fetched yet (the uplink will)
     corrected_sha256_b64: str
 
 
@@ -76,16 +77,32 @@ async def send_technical_correction(
         if entry.code != 200:
             raise CorrectionError(str(entry.code), entry.reason)
         ksef_number = validate_ksef_number(entry.ksef_number or "")
-        upo = await (client.download_upo(entry.upo_download_url) if entry.upo_download_url
-                     else client.invoice_upo(ref, invoice_ref))
-        check_upo(upo.xml, invoice_hash_b64=new_hash, ksef_number=ksef_number)
+        upo_xml: bytes | None = None
+        try:  # KSeF has accepted it (200): its UPO is evidence to collect, not a condition of the acceptance
+            upo = await (client.download_upo(entry.upo_download_url) if entry.upo_download_url
+                         else client.invoice_upo(ref, invoice_ref))
+            check_upo(upo.xml, invoice_hash_b64=new_hash, ksef_number=ksef_number)
+            upo_xml = upo.xml
+        except (KsefHttpError, KsefUnavailable, KsefProtocolError) as exc:
+            log.warning("technical correction %s accepted; its UPO is not available yet (%s): the uplink "
+                        "will fetch it", ksef_number, exc)
     finally:
         try:
             await client.close_online_session(ref)
         except (KsefHttpError, KsefUnavailable) as exc:
             log.info("correction session %s not closed: %s", ref, exc)
     log.info("technical correction accepted as %s (corrects %s)", ksef_number, original_b64)
-    return CorrectionResult(ref, invoice_ref, ksef_number, upo.xml, new_hash)
+    return CorrectionResult(ref, invoice_ref, ksef_number, upo_xml, new_hash)
+
+
+async def expected_upo_hash(store: object, rec: InvoiceRecord) -> str:
+    """The hash a UPO must name for `rec`: its own bytes', or, after a technical correction, the corrected file's."""
+    if rec.reject_code is not None:  # only a once-rejected invoice can have a technical correction
+        reader = getattr(store, "technical_correction", None)
+        tc = await reader(rec.id) if reader is not None else None
+        if tc is not None:
+            return base64.b64encode(tc.sha256).decode("ascii")
+    return base64.b64encode(rec.sha256).decode("ascii")
 
 
 __all__ = ["CorrectionError", "CorrectionResult", "send_technical_correction", "KsefProtocolError"]

@@ -33,6 +33,7 @@ from .errors import KsefAuthError, KsefError, KsefHttpError, KsefProtocolError, 
 from .models import InvoiceStatus
 from .status import DeadlineAlarm, UplinkMetrics, UplinkStatus
 from .store_protocol import UplinkStore
+from .correction import expected_upo_hash
 from .upo_check import check_upo
 
 log = logging.getLogger(__name__)
@@ -655,7 +656,7 @@ class Uplink:
         try:
             upo = await (self.client.download_upo(url) if url
                          else self.client.invoice_upo_by_ksef_number(ref, ksef_number))
-            check_upo(upo.xml, invoice_hash_b64=_b64(rec.sha256), ksef_number=ksef_number)
+            check_upo(upo.xml, invoice_hash_b64=await expected_upo_hash(self.store, rec), ksef_number=ksef_number)
         except (KsefHttpError, KsefUnavailable) as exc:
             if url and isinstance(exc, KsefHttpError) and exc.status in (403, 404):
                 self._upo_urls.get(ref, {}).pop(ksef_number, None)  # expired/revoked URL: get a fresh one

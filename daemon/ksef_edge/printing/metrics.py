@@ -22,7 +22,11 @@ class PrintTally:
 
 
 class PrinterCollector:
-    """`ksef_edge_printer_*` and `ksef_edge_receipts_*_total` for one print queue."""
+    """`ksef_edge_printer_up`, `ksef_edge_printer_failed_attempts_total`, `ksef_edge_receipts_printed_total`.
+
+    Receipts waiting, receipts given up (`ksef_edge_receipts_failed_total`) and the printer's reported
+    conditions are `printing.printer_watch.PrinterWatch`'s metrics; this adds what it does not count.
+    """
 
     def __init__(self, queue: object) -> None:
         self._queue = queue  # printing.print_queue.PrintQueue (duck-typed: printer_error, depth, tally)
@@ -34,9 +38,6 @@ class PrinterCollector:
         up = GaugeMetricFamily("ksef_edge_printer_up", "1 when the receipt printer works, 0 while it reports a fault")
         up.add_metric([], 0.0 if error else 1.0)
         yield up
-        depth = GaugeMetricFamily("ksef_edge_receipts_waiting", "Receipts queued for the printer (not printed yet)")
-        depth.add_metric([], float(getattr(q, "depth", 0)))
-        yield depth
         attempts = CounterMetricFamily("ksef_edge_printer_failed_attempts",
                                        "Sends the printer refused (off, out of paper, unplugged); retried")
         attempts.add_metric([], float(tally.failed_attempts))
@@ -44,7 +45,3 @@ class PrinterCollector:
         printed = CounterMetricFamily("ksef_edge_receipts_printed", "Receipts the printer took")
         printed.add_metric([], float(tally.printed))
         yield printed
-        failed = CounterMetricFamily("ksef_edge_receipts_failed",
-                                     "Receipts given up on (print state failed): a reprint is needed")
-        failed.add_metric([], float(tally.failed))
-        yield failed
