@@ -17,7 +17,6 @@ class PrintTally:
     """Counts kept by `PrintQueue` for monitoring (since the daemon started)."""
 
     printed: int = 0           # receipts the printer took
-    failed: int = 0            # receipts given up on (state `failed`): the cashier must reprint
     failed_attempts: int = 0   # sends the printer refused (off, no paper, unplugged); each is retried
 
 

@@ -222,7 +222,6 @@ class PrintQueue:
             self._queue.popleft()
         job.state, job.last_error = state, error
         self.tally.printed += state is PrintState.PRINTED
-        self.tally.failed += state is PrintState.FAILED
         if state is PrintState.FAILED:
             log.error("receipt %s not printed: %s", job.invoice_id, error)
         self._finished[job.invoice_id] = job.status()
