@@ -35,6 +35,7 @@ from .api.state import CertificateStatus, DaemonState
 from .config import Config
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
+from .logfields import logfmt_fields, set_till
 from .store import OutboxStore
 
 log = logging.getLogger("ksef_edge.service")
@@ -88,7 +89,7 @@ class _LogfmtFormatter(logging.Formatter):
         line = (
             f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
             f'logger={record.name} msg="{msg}"'
-        )
+        ) + logfmt_fields(record)
         if record.exc_info:
             line += " exc=" + repr(self.formatException(record.exc_info))
         return line
@@ -212,7 +213,7 @@ class Daemon:
         else:
             site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the real bound port
+            sockets = getattr(site._server, "sockets", None) or []
             self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
         log.info("API listening on %s", self.bound)
 
@@ -224,9 +225,11 @@ class Daemon:
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
         from .api.receipts import ReceiptPrinter
+        from .printing.metrics import PrinterCollector
 
         printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
         self.state.printer = printer
+        self.state.metrics.registry.register(PrinterCollector(printer.queue))  # ksef_edge_printer_* at /metrics
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())
 
@@ -280,7 +283,7 @@ class Daemon:
         )
         self._uplink_close = close
         self.state.uplink = uplink
-        self.state.metrics.include(uplink.metrics.registry)  # ksef_uplink_* at the daemon's /metrics
+        self.state.metrics.include(uplink.metrics.registry)  # ksef_edge_uplink_* at the daemon's /metrics
         self.state.on_issued.append(lambda record, draft: uplink.notify())
         # after a restore, ask KSeF in bulk what it already holds before uploading (ksef/recovery.py)
         self.add_background("recover", recover_then_start(Path(self.config.store.path), uplink.client,
@@ -314,7 +317,7 @@ class Daemon:
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("watchdog: store does not answer: %s", exc)
             return False
 
@@ -367,6 +370,7 @@ async def run_daemon(config: Config) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    set_till(config.device.pos_id)  # TILL on every log record (journald field / logfmt pair)
     daemon = Daemon(config)
     await daemon.start()
     sd_notify(f"READY=1\nSTATUS=issuing invoices (ksef-edge {__version__})\nMAINPID={os.getpid()}")
