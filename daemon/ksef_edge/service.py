@@ -28,12 +28,14 @@ from aiohttp import web
 
 from . import __version__
 from .api.app import build_app
+from .api.stopping import STOPPING_KEY
 from .api.issuer import InvoiceIssuer, utc_now
 from .api.metrics import Metrics
 from .api.state import CertificateStatus, DaemonState
 from .config import Config
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
+from .logfields import logfmt_fields, set_till
 from .store import OutboxStore
 
 log = logging.getLogger("ksef_edge.service")
@@ -44,6 +46,10 @@ except ImportError:  # pragma: no cover - depends on the machine
     _sd_daemon = None
 
 WATCHDOG_PING_TIMEOUT_S = 2.0
+# A stop waits this long for the uplink's current step, then abandons it (state is written before
+# every KSeF request, so the next start resumes it): well inside the unit's TimeoutStopSec, KSeF
+# reachable or not (issue #25: a stop during an outage used to take 30 s and end in SIGKILL).
+UPLINK_STOP_S = 2.0
 REPRINT_ON_ACCEPT_MAX_AGE = dt.timedelta(hours=1)  # [printer] reprint_on_accept: only while the customer may be there
 
 
@@ -83,7 +89,7 @@ class _LogfmtFormatter(logging.Formatter):
         line = (
             f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
             f'logger={record.name} msg="{msg}"'
-        )
+        ) + logfmt_fields(record)
         if record.exc_info:
             line += " exc=" + repr(self.formatException(record.exc_info))
         return line
@@ -184,7 +190,9 @@ class Daemon:
             await self._start_uplink()  # opens its own store connections first (their crash recovery runs now)
             await self._start_printer()
             await self._start_backups()
-            await self._listen(build_app(self.state))
+            app = build_app(self.state)
+            app[STOPPING_KEY] = self.stopping  # from the first moment of a stop, issuing answers 503
+            await self._listen(app)
         except BaseException:
             await self.stop()
             raise
@@ -205,7 +213,7 @@ class Daemon:
         else:
             site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the real bound port
+            sockets = getattr(site._server, "sockets", None) or []
             self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
         log.info("API listening on %s", self.bound)
 
@@ -217,9 +225,11 @@ class Daemon:
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
         from .api.receipts import ReceiptPrinter
+        from .printing.metrics import PrinterCollector
 
         printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
         self.state.printer = printer
+        self.state.metrics.registry.register(PrinterCollector(printer.queue))  # ksef_edge_printer_* at /metrics
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())
 
@@ -249,6 +259,7 @@ class Daemon:
         from .keystore.errors import KeystoreError
         from .keystore.token_store import load_token
         from .ksef.models import ContextIdentifier, environment_for
+        from .ksef.recovery import recover_then_start
         from .ksef.runner import open_uplink
 
         try:
@@ -272,9 +283,11 @@ class Daemon:
         )
         self._uplink_close = close
         self.state.uplink = uplink
-        self.state.metrics.include(uplink.metrics.registry)  # ksef_uplink_* at the daemon's /metrics
+        self.state.metrics.include(uplink.metrics.registry)  # ksef_edge_uplink_* at the daemon's /metrics
         self.state.on_issued.append(lambda record, draft: uplink.notify())
-        uplink.start()
+        # after a restore, ask KSeF in bulk what it already holds before uploading (ksef/recovery.py)
+        self.add_background("recover", recover_then_start(Path(self.config.store.path), uplink.client,
+                                                          seller_nip=self.config.seller.nip, start=uplink.start))
         log.info("uplink started (%s, %s)", name, ksef.api_base_url)
 
     async def _on_accepted(self, invoice_id: int, ksef_number: str) -> None:
@@ -304,7 +317,7 @@ class Daemon:
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("watchdog: store does not answer: %s", exc)
             return False
 
@@ -313,7 +326,7 @@ class Daemon:
         uplink = self.state.uplink if self.state else None
         if uplink is not None:
             with contextlib.suppress(Exception):
-                await uplink.stop()
+                await uplink.stop(timeout_s=UPLINK_STOP_S)
             self.state.uplink = None
         if self._uplink_close is not None:
             with contextlib.suppress(Exception):
@@ -357,6 +370,7 @@ async def run_daemon(config: Config) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    set_till(config.device.pos_id)  # TILL on every log record (journald field / logfmt pair)
     daemon = Daemon(config)
     await daemon.start()
     sd_notify(f"READY=1\nSTATUS=issuing invoices (ksef-edge {__version__})\nMAINPID={os.getpid()}")
