@@ -1,4 +1,4 @@
-"""The page's "Raport i wyszukiwanie" tab in real headless Chromium: the day report's totals and a search by
+"""The page's "Raporty" tab in real headless Chromium: the day report's totals and a search by
 NIP show the invoice issued through the API, with its PDF and duplicate buttons."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// ksef-edge page, tab "Raport i wyszukiwanie": the day report, finding an old invoice, its PDF and a
+// ksef-edge page, tab "Raporty" (day report and search): the day report, finding an old invoice, its PDF and a
 // duplicate reprint. Uses app.js's api(), $(), errorPl() and STATE_SHORT; text always via textContent.
 "use strict";
 
