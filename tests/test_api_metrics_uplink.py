@@ -12,7 +12,7 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_fixtures import VALID_BODY, daemon_process
-from sim_fixtures import SIM_TOKEN, ksef_sim, _shared_ksef_sim  # noqa: F401 - fixtures
+from sim_fixtures import SIM_TOKEN
 
 
 def call(url: str, token: str, body: dict | None = None, key: str | None = None) -> tuple[int, bytes]:

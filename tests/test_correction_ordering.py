@@ -7,18 +7,20 @@ from decimal import Decimal as D
 
 import pytest
 
+from domain_factories import invoice, line
 from ksef_edge.domain.correction import CorrectedInvoice, CorrectionRequest, LineChange, build_correction
 from ksef_edge.domain.correction_issuance import issue_correction
 from ksef_edge.domain.correction_ordering import (
-    OriginalStatus, correction_deadline, correction_gate, original_send_by,
+    OriginalStatus,
+    correction_deadline,
+    correction_gate,
+    original_send_by,
 )
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.errors import DomainError
 from ksef_edge.domain.fa3 import validate_fa3
 from ksef_edge.domain.qr import QrEnvironment, sha256_b64url, verify_kod2_url
 from ksef_edge.domain.signer import certificate_public_key
-
-from domain_factories import invoice, line
 
 FRI, MON, TUE = dt.date(2025, 10, 31), dt.date(2025, 11, 3), dt.date(2025, 11, 4)
 

@@ -10,8 +10,6 @@ import pytest
 from cryptography import x509
 
 from daemon_fixtures import SELLER_NIP, write_device_config
-from tpm_fixtures import swtpm_tcti  # noqa: F401  (fixture)
-
 from ksef_edge.keystore.devcert import make_test_certificate
 
 KSEF_EDGE = str(Path(sys.executable).parent / "ksef-edge")

@@ -18,8 +18,7 @@ from ksef_edge.ksef.crypto import MfPublicKey, SymmetricKey, encrypt_ksef_token,
 from ksef_edge.ksef.errors import KsefHttpError, KsefProtocolError, KsefUnavailable
 from ksef_edge.ksef.models import simulator_environment
 from ksef_edge.ksef.pacer import Limit, Pacer
-
-from uplink_fixtures import CONTEXT, TOKEN, free_port, sim  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, TOKEN, free_port
 
 NOW = dt.datetime(2026, 3, 2, 10, tzinfo=dt.timezone.utc)
 

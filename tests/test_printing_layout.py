@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 
 from ksef_edge.domain.totals import compute_totals
 from ksef_edge.printing.receipt_layout import (
-    QrBlock, ReceiptData, ReceiptLine, TextLine, UnprintableTextError, VatSummaryRow, clean_text, layout,
+    QrBlock,
+    ReceiptData,
+    ReceiptLine,
+    TextLine,
+    UnprintableTextError,
+    VatSummaryRow,
+    clean_text,
+    layout,
     receipt_from_invoice,
 )
 from printing_fixtures import KOD1_OFFICIAL, KOD2_OFFICIAL_RSA, KSEF_NUMBER, POLISH, till_invoice

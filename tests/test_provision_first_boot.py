@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import serialization
 
 from ksef_edge.config import load_config
 from ksef_edge.keystore.devcert import AUTHENTICATION, make_test_certificate
-from tpm_fixtures import swtpm_tcti  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 NIP = "5265877635"

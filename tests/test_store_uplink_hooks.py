@@ -7,7 +7,6 @@ import hashlib
 import pytest
 
 from ksef_edge.store import InvalidTransitionError, InvoiceState, OutboxStore
-
 from uplink_fixtures import issue_invoices
 
 

@@ -13,7 +13,6 @@ from ksef_edge.ksef.client import KsefClient
 from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.errors import KsefUnavailable
 from ksef_edge.ksef.pacer import Pacer
-
 from uplink_fixtures import CONTEXT, TOKEN, start_sim
 
 

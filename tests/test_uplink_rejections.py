@@ -14,8 +14,7 @@ from ksef_edge.ksef.correction import CorrectionError
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.ksef.uplink import correct_rejected_invoice
 from ksef_edge.store import OutboxStore
-
-from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, wait_drained
 
 WARSAW = dt.timezone(dt.timedelta(hours=2))
 

@@ -126,7 +126,7 @@ class KsefConfig:
 
     def uplink_config(self) -> Any:
         """The `ksef.uplink.UplinkConfig` these settings describe."""
-        from .ksef.uplink import UplinkConfig  # noqa: PLC0415 - the uplink is optional at config time
+        from .ksef.uplink import UplinkConfig  # the uplink is optional at config time
 
         return UplinkConfig(
             batch_threshold=self.uplink_batch_threshold,
@@ -141,7 +141,7 @@ class KsefConfig:
 
     def outage_overrides(self) -> tuple[Any, ...]:
         """`[[ksef.outages]]` as `ksef.availability.Outage`s."""
-        from .ksef.availability import Outage  # noqa: PLC0415
+        from .ksef.availability import Outage
 
         return tuple(Outage(o.kind, o.start, o.end, "config") for o in self.outages)
 

@@ -441,10 +441,11 @@ def wait_for_uplink(api: Api, ids: list[int], say: Callable[[str], None], timeou
 def write_outputs(out: Path, stack: Stack, issued: list[Issued], final: dict[int, dict], skipped: list[dict],
                   uplink_running: bool) -> list[dict]:
     """Everything the user keeps: XML, receipts, certificate, summary.json; returns the summary rows."""
-    from .domain.qr import verify_kod2_url
-    from .domain.signer import certificate_public_key
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
+
+    from .domain.qr import verify_kod2_url
+    from .domain.signer import certificate_public_key
 
     (out / "invoices").mkdir(parents=True, exist_ok=True)
     (out / "receipts").mkdir(parents=True, exist_ok=True)

@@ -205,7 +205,7 @@ class Daemon:
         else:
             site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the real bound port
+            sockets = getattr(site._server, "sockets", None) or []  # the real bound port
             self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
         log.info("API listening on %s", self.bound)
 
@@ -304,7 +304,7 @@ class Daemon:
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
             return True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("watchdog: store does not answer: %s", exc)
             return False
 

@@ -11,13 +11,13 @@ import zipfile
 
 from ksef_edge.domain.ksef_number import make_ksef_number
 
+from . import refnums
 from .clock import parse_iso
 from .correction_checks import CORRECTION_KINDS, missing_originals
 from .crypto import DecryptionError, aes_cbc_decrypt, sha256_b64
 from .invoice_checks import INVOICE_STATUS, verify_invoice_file
 from .model import InvoiceRecord, Session
 from .state import SimState
-from . import refnums
 
 SESSION_STATUS = {
     ("online", 100): "Sesja interaktywna otwarta",

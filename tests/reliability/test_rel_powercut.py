@@ -16,7 +16,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from harness import explain_server_errors, make_device, start_sim
 from test_rel_crash import assert_all_in_ksef_once, run_crash_cycles
 

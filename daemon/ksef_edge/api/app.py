@@ -13,7 +13,11 @@ from typing import Any, Awaitable, Callable, Iterator
 from aiohttp import web
 
 from .. import __version__
+from ..corrections.issuer import correction_request_hash
+from ..corrections.request_json import request_from_body
+from ..corrections.status import correction_status
 from ..domain.errors import DomainError, InvoiceError, SchemaError
+from ..refusal import Refusal
 from ..store import (
     ClockBehindError,
     IdempotencyConflictError,
@@ -25,16 +29,12 @@ from ..store import (
 )
 from ..store.clock import ClockSync
 from ..store.numbering import WARSAW
-from ..corrections.issuer import correction_request_hash
-from ..corrections.request_json import request_from_body
-from ..corrections.status import correction_status
-from ..refusal import Refusal
 from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
-from .technical_correction import technical_correction_json, technical_correction_of
 from .state import DaemonState
+from .technical_correction import technical_correction_json, technical_correction_of
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -64,7 +64,7 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    from ..web import register_pages  # noqa: PLC0415 - cashier/status page and its receipt/UPO downloads
+    from ..web import register_pages  # cashier/status page and its receipt/UPO downloads
 
     register_pages(app, state)
     return app
@@ -212,7 +212,7 @@ async def _issued_response(
         for hook in state.on_issued:  # printer, uplink: the document is committed whatever they do
             try:
                 hook(record, draft)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("post-issue hook failed for %s %s", document, record.number)
     else:
         state.metrics.replayed.inc()

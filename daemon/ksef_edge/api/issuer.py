@@ -48,7 +48,7 @@ class InvoiceIssuer:
         issue_document: Callable[..., Any] | None = None,
     ) -> None:
         if issue_document is None:
-            from ..domain.issuance import issue_document as issue_document  # noqa: PLC0415
+            from ..domain.issuance import issue_document as issue_document
         self._issue_document = issue_document
         self._config = config
         self._signer = signer

@@ -38,7 +38,7 @@ async def receipt_blocks(store: OutboxStore, record: InvoiceRecord, cfg: Printer
     KOD II, its KSeF number under KOD I), since the original's links no longer verify in KSeF.
     Raises `printing.fa3_receipt.Fa3ReadError` / `UnprintableTextError` (ValueError) if it cannot.
     """
-    from ..printing.fa3_receipt import stored_receipt_blocks  # noqa: PLC0415 - lxml/escpos only when printing
+    from ..printing.fa3_receipt import stored_receipt_blocks  # lxml/escpos only when printing
 
     corrected = await technical_correction_of(store, record) if copy else None
     if corrected is not None:
@@ -83,7 +83,7 @@ class ReceiptPrinter:
         """Lay the receipt out from the stored XML bytes (what was signed) and queue it."""
         try:
             blocks = await receipt_blocks(self._store, record, self._cfg, copy=copy)
-        except Exception as exc:  # noqa: BLE001 - the invoice is stored; only its receipt failed
+        except Exception as exc:  # the invoice is stored; only its receipt failed
             log.exception("receipt %s cannot be laid out", record.number)
             await self._store.set_print_state(record.id, PrintState.FAILED, f"cannot lay out the receipt: {exc}")
             return
@@ -92,5 +92,5 @@ class ReceiptPrinter:
     async def _on_state(self, invoice_id: Any, state: Any, error: str | None) -> None:
         try:
             await self._store.set_print_state(int(invoice_id), PrintState(getattr(state, "value", state)), error)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("cannot record print state %s for invoice %s", state, invoice_id)

@@ -73,7 +73,7 @@ class DaemonState:
     def corrections(self) -> Any:
         """The correction (KOR) issuer, made on first use from the same config, signer, store and clock."""
         if self._corrections is None:
-            from ..corrections.issuer import CorrectionIssuer  # noqa: PLC0415
+            from ..corrections.issuer import CorrectionIssuer
 
             self._corrections = CorrectionIssuer(self.config, self.signer, self.store, now=self.now)
         return self._corrections
@@ -109,7 +109,7 @@ class DaemonState:
         try:
             await self.store.ping()
             floor = await self.store.clock_floor()
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
+        except Exception as exc:  # reported, not raised
             return [{"code": "store_unavailable", "message": f"the invoice database is not usable: {exc}"}]
         full = self.store.storage_problem()
         if full is not None:
@@ -162,7 +162,7 @@ class DaemonState:
     def certificate_info(self) -> Any:
         """The signer's certificate as `keystore.certificates.CertificateInfo` (read once: it cannot change while running)."""
         if self._certificate_info is None:
-            from ..keystore.certificates import CertificateInfo, load_certificate  # noqa: PLC0415
+            from ..keystore.certificates import CertificateInfo, load_certificate
 
             info = getattr(self.signer, "certificate", None)  # keystore.CertifiedSigner has it parsed already
             self._certificate_info = info if isinstance(info, CertificateInfo) else load_certificate(self.signer.certificate_der)

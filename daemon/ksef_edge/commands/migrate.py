@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..archive.cli_support import add_db_options, add_passphrase_options, backup_config, load_device, passphrase_source, run
+from ..archive.cli_support import (
+    add_db_options,
+    add_passphrase_options,
+    backup_config,
+    load_device,
+    passphrase_source,
+    run,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -40,7 +40,7 @@ class CorrectionRefusedError(Refusal):
 def original_invoice(record: InvoiceRecord, request_json: str) -> Invoice:
     """The domain invoice behind a stored VAT row; raises CorrectionRefusedError if it cannot be
     rebuilt byte for byte (then a correction would describe another document than the customer's)."""
-    from ..api.invoice_request import parse_body, parse_invoice_request  # noqa: PLC0415 - same request rules
+    from ..api.invoice_request import parse_body, parse_invoice_request  # same request rules
 
     if not request_json:
         raise CorrectionRefusedError(
@@ -136,7 +136,7 @@ class CorrectionIssuer:
 
 def correction_request_hash(original_id: int, canonical_body: str) -> str:
     """Idempotency: the same key for another original or another body is a conflict."""
-    from ..api.invoice_request import request_hash  # noqa: PLC0415
+    from ..api.invoice_request import request_hash
 
     return request_hash(json.dumps({"corrects": original_id, "body": canonical_body}, sort_keys=True))
 

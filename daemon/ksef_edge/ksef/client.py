@@ -154,7 +154,7 @@ class KsefClient:
         # counts it (and may have processed the first): every request must be ours to count and to
         # retry. aiohttp's own test client turns it off the same way (no public switch exists).
         if getattr(self._http, "_retry_connection", False):
-            self._http._retry_connection = False  # noqa: SLF001
+            self._http._retry_connection = False
         return self._http
 
     # ---- transport -------------------------------------------------------------------------

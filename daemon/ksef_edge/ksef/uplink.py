@@ -177,7 +177,7 @@ class Uplink:
                     self._failures = 0
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - the task must outlive any one failure
+                except Exception as exc:  # the task must outlive any one failure
                     if not isinstance(exc, (KsefError, OSError)):
                         log.exception("uplink step crashed (bug?); will retry")
                     await self._on_failure(exc)
@@ -188,7 +188,7 @@ class Uplink:
         finally:
             try:
                 await self._close_online(reason="stopping")
-            except Exception as exc:  # noqa: BLE001 - best effort on the way out
+            except Exception as exc:  # best effort on the way out
                 log.info("online session not closed on stop: %s", exc)
             await self.refresh_status(force=True)
             log.info("uplink stopped")
@@ -580,7 +580,7 @@ class Uplink:
         if self._on_accepted is not None:
             try:
                 await self._on_accepted(rec.id, ksef_number)
-            except Exception as exc:  # noqa: BLE001 - a reprint problem must not stop uploads
+            except Exception as exc:  # a reprint problem must not stop uploads
                 log.warning("after-acceptance hook failed for %s: %s", rec.number, exc)
 
     async def _reject(self, rec: InvoiceRecord, code: str, reason: str) -> None:

@@ -157,7 +157,7 @@ def send(cfg: PrinterConfig, data: bytes) -> None:
     finally:
         try:
             printer.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection must not hide the real error
+        except Exception:  # closing a broken connection must not hide the real error
             printer._device = False  # or python-escpos retries the close in __del__
 
 

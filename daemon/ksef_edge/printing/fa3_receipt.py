@@ -13,7 +13,14 @@ from lxml import etree
 from ..domain.fa3 import safe_parser
 from . import PrinterConfig
 from .receipt_layout import (
-    COPY_MARKER, OFFLINE_LABEL, Block, CorrectionInfo, ReceiptData, ReceiptLine, VatSummaryRow, layout,
+    COPY_MARKER,
+    OFFLINE_LABEL,
+    Block,
+    CorrectionInfo,
+    ReceiptData,
+    ReceiptLine,
+    VatSummaryRow,
+    layout,
 )
 
 # P_13_x / P_14_x -> the rate printed (FA(3) Fa sequence; P_13_1 covers 23/22 %, P_13_2 8/7 %).

@@ -5,9 +5,8 @@ bug, full disk) leaves the database exactly at the previous version.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlite3
+from dataclasses import dataclass
 
 import aiosqlite
 

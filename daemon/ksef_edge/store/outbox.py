@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 import aiosqlite
 
 from .migrations import MIGRATIONS, Migration, migrate_sync
-from .retirement import check_not_retired
 from .open_errors import open_error
 from .records import (
     ClockBehindError,
@@ -38,6 +37,7 @@ from .records import (
     StorageFullError,
     TechnicalCorrection,
 )
+from .retirement import check_not_retired
 
 log = logging.getLogger(__name__)
 
@@ -654,7 +654,7 @@ class OutboxStore:
         printed at the till and becomes `confirmed` with the correction's KSeF number and UPO, in one
         transaction. Returns the updated invoice.
         """
-        import hashlib  # noqa: PLC0415
+        import hashlib
 
         _require_text(ksef_number, "ksef_number")
         _require_text(session_ref, "session_ref")

@@ -13,8 +13,8 @@ from typing import Any
 from aiohttp import web
 
 from ..api.errors import ApiError
-from ..store import NotFoundError
 from ..api.receipts import printer_config, receipt_blocks
+from ..store import NotFoundError
 
 log = logging.getLogger(__name__)
 
