@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 
 from daemon_fixtures import VALID_BODY, in_process_daemon
-from ksef_edge.api import state as api_state
+from ksef_edge import daemon_state as api_state
 from ksef_edge.archive import create_backup
 
 PASSPHRASE = b"correct horse battery staple 2026"

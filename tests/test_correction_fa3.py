@@ -12,16 +12,16 @@ import pytest
 from lxml import etree
 
 from domain_factories import BUYER_B2B, invoice, line
-from ksef_edge.domain.correction import (
+from ksef_edge.domain.errors import SchemaError
+from ksef_edge.domain.fa3 import FA3_NS, build_fa3_kor, invoice_summary, validate_fa3
+from ksef_edge.domain.invoice import Address, Party, PaymentMethod, PriceKind
+from ksef_edge.domain.kor import (
     CorrectedInvoice,
     CorrectionEffect,
     CorrectionRequest,
     LineChange,
     build_correction,
 )
-from ksef_edge.domain.errors import SchemaError
-from ksef_edge.domain.fa3 import FA3_NS, build_fa3_kor, invoice_summary, validate_fa3
-from ksef_edge.domain.invoice import Address, Party, PaymentMethod, PriceKind
 from ksef_edge.domain.ksef_number import make_ksef_number
 
 NS = {"f": FA3_NS}

@@ -10,16 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain_factories import invoice, line
-from ksef_edge.domain.correction import (
+from ksef_edge.domain.errors import InvoiceError
+from ksef_edge.domain.fa3 import build_fa3_kor
+from ksef_edge.domain.invoice import Line, PaymentMethod
+from ksef_edge.domain.kor import (
     CorrectedInvoice,
     CorrectionRequest,
     LineChange,
     build_correction,
     current_state,
 )
-from ksef_edge.domain.errors import InvoiceError
-from ksef_edge.domain.fa3 import build_fa3_kor
-from ksef_edge.domain.invoice import Line, PaymentMethod
 from ksef_edge.domain.ksef_number import make_ksef_number
 from ksef_edge.domain.totals import RATE_ORDER, compute_totals
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 from domain_factories import invoice, line
-from ksef_edge.domain.correction import CorrectedInvoice, CorrectionRequest, LineChange, build_correction
 from ksef_edge.domain.fa3 import build_fa3, build_fa3_kor
 from ksef_edge.domain.invoice import PaymentMethod
+from ksef_edge.domain.kor import CorrectedInvoice, CorrectionRequest, LineChange, build_correction
 from ksef_edge.domain.ksef_number import make_ksef_number
 from sim_client import KsefTestClient
 from sim_fixtures import SIM_NIP, SIM_TOKEN

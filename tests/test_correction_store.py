@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from ksef_edge.domain.correction_ordering import QueuedDocument, upload_order
+from ksef_edge.domain.kor_ordering import QueuedDocument, upload_order
 from ksef_edge.store import CorrectionContext, NewInvoice, NotFoundError, OutboxStore
 from ksef_edge.store.migrations import MIGRATIONS
 

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from cert_factories import make_test_certificate
 from domain_factories import BUYER_B2B, invoice, line
-from ksef_edge.demo_offline import write_offline_demo
+from ksef_demo.offline import write_offline_demo
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.errors import DomainError, InvoiceError
 from ksef_edge.domain.fa3 import invoice_summary, validate_fa3

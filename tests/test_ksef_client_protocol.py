@@ -124,7 +124,7 @@ async def test_408_from_a_gateway_is_outcome_unknown_not_a_refusal():
 
 
 async def test_429_retry_after_is_waited_out_then_the_request_succeeds(sim):
-    from ksef_edge.ksef.clock import VirtualClock
+    from ksef_edge.ksef.uplink_clock import VirtualClock
 
     await sim.admin("POST", "/admin/rate-limits", {"limits": {"other": {"perSecond": 1, "perMinute": 2, "perHour": 100}}})
 

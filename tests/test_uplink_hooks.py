@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.runner import open_uplink
+from ksef_edge.ksef.uplink_clock import VirtualClock
 from ksef_edge.store import OutboxStore
 from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, wait_drained
 

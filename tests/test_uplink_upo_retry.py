@@ -11,9 +11,9 @@ from collections import Counter
 import aiohttp
 
 from ksef_edge.ksef.client import KsefClient
-from ksef_edge.ksef.clock import SystemClock
 from ksef_edge.ksef.pacer import Pacer
 from ksef_edge.ksef.uplink import Uplink, UplinkConfig
+from ksef_edge.ksef.uplink_clock import SystemClock
 from ksef_edge.store import OutboxStore
 from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, wait_drained
 

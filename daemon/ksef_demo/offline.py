@@ -1,6 +1,6 @@
 """Offline issuance demo: realistic invoices -> FA(3) files, KOD I/KOD II links and deadlines.
 
-    python -m ksef_edge.demo_offline OUTDIR
+    python -m ksef_demo.offline OUTDIR
 
 Writes OUTDIR/invoices/<n>.xml (the exact bytes that would be uploaded) and OUTDIR/summary.json.
 On first run it creates a *development* EC P-256 key and an Offline-profile test certificate
@@ -22,14 +22,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .domain.deadlines import OfflineMode
-from .domain.invoice import Address, Invoice, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
-from .domain.issuance import IssuedDocument, issue_document
-from .domain.qr import QrEnvironment, verify_kod2_url
-from .domain.signer import InMemorySigner, certificate_public_key
-from .keystore.certificates import OFFLINE
-from .keystore.devcert import make_test_certificate
-from .keystore.files import write_private_file
+from ksef_edge.domain.deadlines import OfflineMode
+from ksef_edge.domain.invoice import Address, Invoice, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
+from ksef_edge.domain.issuance import IssuedDocument, issue_document
+from ksef_edge.domain.qr import QrEnvironment, verify_kod2_url
+from ksef_edge.domain.signer import InMemorySigner, certificate_public_key
+from ksef_edge.keystore.certificates import OFFLINE
+from ksef_edge.keystore.devcert import make_test_certificate
+from ksef_edge.keystore.files import write_private_file
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 DEMO_SELLER = Party(
@@ -161,7 +161,7 @@ def write_offline_demo(outdir: Path | str, *, env: QrEnvironment = QrEnvironment
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ksef_edge.demo_offline", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ksef_demo.offline", description=__doc__.split("\n")[0])
     parser.add_argument("outdir", type=Path, help="directory for invoices/, summary.json and dev-key/")
     parser.add_argument("--env", default="test", help="QR environment: test, demo or prd (default: test)")
     args = parser.parse_args(argv)

@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ..config import Config
-from ..domain.signer import Signer
-from ..store import OutboxStore
-from ..store.clock import ClockSync, clock_sync
-from .invoice_totals import InvoiceTotals, TotalsCache, TotalsReadError, totals_from_fa3
-from .issuer import InvoiceIssuer, utc_now
+from .clock_sync import ClockSync, clock_sync
+from .config import Config
+from .domain.signer import Signer
+from .issuing.invoice_issuer import InvoiceIssuer, utc_now
+from .issuing.invoice_totals import InvoiceTotals, TotalsCache, TotalsReadError, totals_from_fa3
 from .metrics import Metrics
+from .store import OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class DaemonState:
     def corrections(self) -> Any:
         """The correction (KOR) issuer, made on first use from the same config, signer, store and clock."""
         if self._corrections is None:
-            from ..corrections.issuer import CorrectionIssuer
+            from .issuing.kor_issuer import CorrectionIssuer
 
             self._corrections = CorrectionIssuer(self.config, self.signer, self.store, now=self.now)
         return self._corrections
@@ -162,7 +162,7 @@ class DaemonState:
     def certificate_info(self) -> Any:
         """The signer's certificate as `keystore.certificates.CertificateInfo` (read once: it cannot change while running)."""
         if self._certificate_info is None:
-            from ..keystore.certificates import CertificateInfo, load_certificate
+            from .keystore.certificates import CertificateInfo, load_certificate
 
             info = getattr(self.signer, "certificate", None)  # keystore.CertifiedSigner has it parsed already
             self._certificate_info = info if isinstance(info, CertificateInfo) else load_certificate(self.signer.certificate_der)

@@ -28,12 +28,12 @@ from aiohttp import web
 
 from . import __version__
 from .api.app import build_app
-from .api.issuer import InvoiceIssuer, utc_now
-from .api.metrics import Metrics
-from .api.state import CertificateStatus, DaemonState
 from .config import Config
+from .daemon_state import CertificateStatus, DaemonState
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
+from .issuing.invoice_issuer import InvoiceIssuer, utc_now
+from .metrics import Metrics
 from .store import OutboxStore
 
 log = logging.getLogger("ksef_edge.service")
@@ -216,7 +216,7 @@ class Daemon:
         if printer_cfg is None or getattr(printer_cfg, "connection", "none") == "none":
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
-        from .api.receipts import ReceiptPrinter
+        from .issuing.receipts import ReceiptPrinter
 
         printer = ReceiptPrinter(printer_cfg, self.store)
         self.state.printer = printer

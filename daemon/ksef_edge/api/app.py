@@ -13,10 +13,17 @@ from typing import Any, Awaitable, Callable, Iterator
 from aiohttp import web
 
 from .. import __version__
-from ..corrections.issuer import correction_request_hash
-from ..corrections.request_json import request_from_body
-from ..corrections.status import correction_status
+from ..clock_sync import ClockSync
+from ..daemon_state import DaemonState
 from ..domain.errors import DomainError, InvoiceError, SchemaError
+from ..issuing.errors import MalformedRequestError, RequestError
+from ..issuing.invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
+from ..issuing.kor_issuer import correction_request_hash
+from ..issuing.kor_lines import invoice_lines
+from ..issuing.kor_request import request_from_body
+from ..issuing.kor_status import correction_status
+from ..issuing.technical_corrections import technical_correction_json, technical_correction_of
+from ..metrics import CONTENT_TYPE
 from ..refusal import Refusal
 from ..store import (
     ClockBehindError,
@@ -27,14 +34,9 @@ from ..store import (
     PrintState,
     StorageFullError,
 )
-from ..store.clock import ClockSync
 from ..store.numbering import WARSAW
+from ..web import register_pages
 from .errors import ApiError, error_response
-from .invoice_lines import invoice_lines
-from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
-from .metrics import CONTENT_TYPE
-from .state import DaemonState
-from .technical_correction import technical_correction_json, technical_correction_of
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -64,8 +66,6 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    from ..web import register_pages  # cashier/status page and its receipt/UPO downloads
-
     register_pages(app, state)
     return app
 
@@ -79,6 +79,8 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except Refusal as exc:  # ApiError, or a service's refusal (e.g. a correction of an uncorrectable invoice)
         return error_response(exc.status, exc.code, exc.message, exc.field)
+    except RequestError as exc:  # the request reader's: not a request at all (400), or not a valid one (422)
+        return error_response(400 if isinstance(exc, MalformedRequestError) else 422, exc.code, exc.message, exc.field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -168,7 +170,7 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
     """Count every refused issuance by its error code (ksef_edge_refused_total)."""
     try:
         yield
-    except Refusal as exc:
+    except (Refusal, RequestError) as exc:
         state.metrics.refused.labels(code=exc.code).inc()
         raise
 

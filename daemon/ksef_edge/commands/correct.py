@@ -76,9 +76,9 @@ async def correct_invoice(config, invoice_id: int, xml: bytes) -> str:
     from ..keystore.errors import KeystoreError
     from ..keystore.token_store import load_token
     from ..ksef.client import KsefClient
-    from ..ksef.correction import CorrectionError
     from ..ksef.errors import KsefError
     from ..ksef.models import ContextIdentifier, environment_for
+    from ..ksef.technical_correction import CorrectionError
     from ..ksef.uplink import correct_rejected_invoice
     from ..store import InvoiceState, NotFoundError, OutboxStore, StoreError
 

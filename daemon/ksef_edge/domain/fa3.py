@@ -25,7 +25,7 @@ from .invoice import Invoice, Line, PriceKind, VatRate
 from .totals import Totals, compute_totals
 
 if TYPE_CHECKING:
-    from .correction import Correction, CorrectionRow, CorrectionTotals
+    from .kor import Correction, CorrectionRow, CorrectionTotals
 
 FA3_NS = "http://crd.gov.pl/wzor/2025/06/25/13775/"
 UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"

@@ -10,10 +10,10 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .correction import Correction, CorrectionTotals
 from .deadlines import OfflineMode
 from .fa3 import build_fa3_kor
 from .issuance import DEFAULT_SYSTEM_INFO, seal_document
+from .kor import Correction, CorrectionTotals
 from .qr import QrEnvironment
 from .signer import Signer
 

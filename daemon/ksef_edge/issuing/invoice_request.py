@@ -1,4 +1,4 @@
-"""`POST /v1/invoices` body -> domain objects, or an ApiError naming the field.
+"""`POST /v1/invoices` body -> domain objects, or a `RequestError` naming the field (the API maps it to 400/422).
 
 Strict on purpose: a POS integration bug (a float price, a typo'd key, a stray control character)
 is refused at once with the field to fix, instead of becoming a wrong legal document.
@@ -17,7 +17,7 @@ from typing import Any
 from ..domain.errors import InvoiceError
 from ..domain.invoice import Address, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
 from ..domain.nip import is_valid_nip
-from .errors import ApiError
+from .errors import InvalidRequestError, MalformedRequestError
 
 LINES_MAX = 200
 NAME_CHARS_MAX = 512  # FA(3) TZnakowy512 (P_7, buyer name, address line)
@@ -49,14 +49,14 @@ class _Float:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ApiError(400, "invalid_json", f"{name} is not allowed in JSON")
+    raise MalformedRequestError("invalid_json", f"{name} is not allowed in JSON")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ApiError(400, "duplicate_key", f"key {key!r} appears twice in one object", key)
+            raise MalformedRequestError("duplicate_key", f"key {key!r} appears twice in one object", key)
         out[key] = value
     return out
 
@@ -65,17 +65,16 @@ def parse_body(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_encoding", f"body is not valid UTF-8 (byte {exc.start})") from None
+        raise MalformedRequestError("invalid_encoding", f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
         return json.loads(
             text, parse_float=_Float, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
         )
     except json.JSONDecodeError as exc:
-        raise ApiError(
-            400, "invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise MalformedRequestError("invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
-        raise ApiError(400, "invalid_json", "body is nested too deeply") from None
+        raise MalformedRequestError("invalid_json", "body is nested too deeply") from None
 
 
 def canonical_json(body: Any) -> str:
@@ -99,16 +98,15 @@ def parse_invoice_request(body: Any) -> InvoiceDraft:
     buyer = _buyer(obj.get("buyer"))
     lines_raw = obj["lines"]
     if not isinstance(lines_raw, list):
-        raise ApiError(400, "wrong_type", "must be a list of invoice lines", "lines")
+        raise MalformedRequestError("wrong_type", "must be a list of invoice lines", "lines")
     if not lines_raw:
-        raise ApiError(400, "missing_field", "an invoice needs at least one line", "lines")
+        raise MalformedRequestError("missing_field", "an invoice needs at least one line", "lines")
     if len(lines_raw) > LINES_MAX:
-        raise ApiError(400, "too_many_lines", f"at most {LINES_MAX} lines per invoice", "lines")
+        raise MalformedRequestError("too_many_lines", f"at most {LINES_MAX} lines per invoice", "lines")
     lines = tuple(_line(item, f"lines[{i}]") for i, item in enumerate(lines_raw))
     kinds = {line.price_kind for line in lines}
     if len(kinds) > 1:
-        raise ApiError(
-            400, "mixed_price_kinds", "use unit_price_gross on every line or unit_price_net on every line", "lines"
+        raise MalformedRequestError("mixed_price_kinds", "use unit_price_gross on every line or unit_price_net on every line", "lines"
         )
     payment = _payment(obj["payment"])
     return InvoiceDraft(buyer=buyer, lines=lines, payment=payment, exemption_basis=_exemption_basis(obj, lines))
@@ -120,47 +118,46 @@ def parse_invoice_request(body: Any) -> InvoiceDraft:
 def _object(value: Any, field: str, allowed: set[str], *, required: set[str] = frozenset()) -> dict[str, Any]:
     where = field or "body"
     if not isinstance(value, dict):
-        raise ApiError(400, "wrong_type", f"{where} must be a JSON object", field or None)
+        raise MalformedRequestError("wrong_type", f"{where} must be a JSON object", field or None)
     for key in value:
         if key not in allowed:
             path = f"{field}.{key}" if field else key
-            raise ApiError(400, "unknown_field", f"unknown field {key!r}; allowed: {', '.join(sorted(allowed))}", path)
+            raise MalformedRequestError("unknown_field", f"unknown field {key!r}; allowed: {', '.join(sorted(allowed))}", path)
     for key in sorted(required):
         if key not in value or value[key] is None:
             path = f"{field}.{key}" if field else key
-            raise ApiError(400, "missing_field", f"{key!r} is required", path)
+            raise MalformedRequestError("missing_field", f"{key!r} is required", path)
     return value
 
 
 def _text(value: Any, field: str, max_chars: int) -> str:
     if isinstance(value, _Float) or not isinstance(value, str):
-        raise ApiError(400, "wrong_type", "must be a string", field)
+        raise MalformedRequestError("wrong_type", "must be a string", field)
     if _BAD_CHARS.search(value):
-        raise ApiError(400, "invalid_characters", "contains control characters or unpaired surrogates", field)
+        raise MalformedRequestError("invalid_characters", "contains control characters or unpaired surrogates", field)
     text = " ".join(unicodedata.normalize("NFC", value).split())
     if not text:
-        raise ApiError(400, "empty", "must not be empty", field)
+        raise MalformedRequestError("empty", "must not be empty", field)
     if len(text) > max_chars:
-        raise ApiError(400, "too_long", f"at most {max_chars} characters", field)
+        raise MalformedRequestError("too_long", f"at most {max_chars} characters", field)
     return text
 
 
 def _decimal(value: Any, field: str, pattern: re.Pattern[str], maximum: Decimal, *, allow_int: bool) -> Decimal:
     if isinstance(value, _Float):
-        raise ApiError(
-            400, "float_not_allowed", f"send amounts as strings to keep them exact, e.g. \"{value.text}\"", field
+        raise MalformedRequestError("float_not_allowed", f"send amounts as strings to keep them exact, e.g. \"{value.text}\"", field
         )
     if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, int) and not allow_int):
-        raise ApiError(400, "wrong_type", "must be a decimal string such as \"12.30\"", field)
+        raise MalformedRequestError("wrong_type", "must be a decimal string such as \"12.30\"", field)
     text = str(value)
     if not pattern.match(text):
-        raise ApiError(400, "invalid_amount", f"{text!r} is not a plain decimal like \"12.30\" (dot, no sign or exponent)", field)
+        raise MalformedRequestError("invalid_amount", f"{text!r} is not a plain decimal like \"12.30\" (dot, no sign or exponent)", field)
     try:
         amount = Decimal(text)
     except InvalidOperation:
-        raise ApiError(400, "invalid_amount", f"{text!r} is not a decimal number", field) from None
+        raise MalformedRequestError("invalid_amount", f"{text!r} is not a decimal number", field) from None
     if amount > maximum:
-        raise ApiError(400, "out_of_range", f"must be at most {maximum}", field)
+        raise MalformedRequestError("out_of_range", f"must be at most {maximum}", field)
     return amount
 
 
@@ -173,19 +170,19 @@ def _buyer(value: Any) -> Party | None:
     if obj.get("nip") is not None:
         nip_raw = obj["nip"]
         if not isinstance(nip_raw, str):
-            raise ApiError(400, "wrong_type", "must be a string of 10 digits", "buyer.nip")
+            raise MalformedRequestError("wrong_type", "must be a string of 10 digits", "buyer.nip")
         nip = nip_raw.replace("-", "").replace(" ", "")
         if nip.upper().startswith("PL"):
             nip = nip[2:]
         if not is_valid_nip(nip):
-            raise ApiError(422, "invalid_nip", f"{nip_raw!r} is not a valid NIP (10 digits with a correct checksum)", "buyer.nip")
+            raise InvalidRequestError("invalid_nip", f"{nip_raw!r} is not a valid NIP (10 digits with a correct checksum)", "buyer.nip")
     address = None
     if obj.get("address") is not None:
         address = Address(line1=_text(obj["address"], "buyer.address", NAME_CHARS_MAX))
     try:
         return Party(name=name, address=address, nip=nip)
     except InvoiceError as exc:
-        raise ApiError(422, "invalid_buyer", exc.message, f"buyer.{exc.field}") from None
+        raise InvalidRequestError("invalid_buyer", exc.message, f"buyer.{exc.field}") from None
 
 
 def _line(value: Any, field: str) -> Line:
@@ -197,21 +194,21 @@ def _line(value: Any, field: str) -> Line:
     )
     gross, net = obj.get("unit_price_gross"), obj.get("unit_price_net")
     if (gross is None) == (net is None):
-        raise ApiError(400, "missing_field", "give exactly one of unit_price_gross or unit_price_net", f"{field}.unit_price_gross")
+        raise MalformedRequestError("missing_field", "give exactly one of unit_price_gross or unit_price_net", f"{field}.unit_price_gross")
     kind, price_raw, price_field = (
         (PriceKind.GROSS, gross, f"{field}.unit_price_gross") if gross is not None else (PriceKind.NET, net, f"{field}.unit_price_net")
     )
     price = _decimal(price_raw, price_field, _PRICE, PRICE_MAX, allow_int=False)
     quantity = _decimal(obj["quantity"], f"{field}.quantity", _QTY, QUANTITY_MAX, allow_int=True)
     if quantity <= 0:
-        raise ApiError(400, "out_of_range", "must be greater than 0", f"{field}.quantity")
+        raise MalformedRequestError("out_of_range", "must be greater than 0", f"{field}.quantity")
     rate_raw = obj["vat_rate"]
     if isinstance(rate_raw, _Float) or isinstance(rate_raw, bool) or not isinstance(rate_raw, (str, int)):
-        raise ApiError(400, "wrong_type", "must be a string such as \"23\" or \"zw\"", f"{field}.vat_rate")
+        raise MalformedRequestError("wrong_type", "must be a string such as \"23\" or \"zw\"", f"{field}.vat_rate")
     try:
         rate = VatRate.parse(rate_raw, f"{field}.vat_rate")
     except InvoiceError as exc:
-        raise ApiError(422, "invalid_vat_rate", exc.message, exc.field) from None
+        raise InvalidRequestError("invalid_vat_rate", exc.message, exc.field) from None
     unit = _text(obj["unit"], f"{field}.unit", UNIT_CHARS_MAX) if obj.get("unit") is not None else "szt"
     return Line(
         name=_text(obj["name"], f"{field}.name", NAME_CHARS_MAX),
@@ -229,8 +226,7 @@ def _exemption_basis(obj: dict[str, Any], lines: tuple[Line, ...]) -> str | None
     raw = obj.get("exemption_basis")
     if raw is None:
         if zw:
-            raise ApiError(
-                400, "missing_field",
+            raise MalformedRequestError("missing_field",
                 f"lines[{zw[0]}] is VAT-exempt (zw): give the legal basis of the exemption in exemption_basis, "
                 "e.g. \"art. 43 ust. 1 pkt 37 ustawy o VAT\"",
                 "exemption_basis",
@@ -238,8 +234,7 @@ def _exemption_basis(obj: dict[str, Any], lines: tuple[Line, ...]) -> str | None
         return None
     basis = _text(raw, "exemption_basis", EXEMPTION_BASIS_CHARS_MAX)
     if not zw:
-        raise ApiError(
-            422, "invalid_invoice",
+        raise InvalidRequestError("invalid_invoice",
             "exemption_basis is given but no line is exempt: set vat_rate \"zw\" on the exempt lines or drop exemption_basis",
             "exemption_basis",
         )
@@ -250,18 +245,18 @@ def _payment(value: Any) -> Payment:
     obj = _object(value, "payment", {"method", "due_date"}, required={"method"})
     method_raw = obj["method"]
     if not isinstance(method_raw, str):
-        raise ApiError(400, "wrong_type", "must be a string: cash, card or transfer", "payment.method")
+        raise MalformedRequestError("wrong_type", "must be a string: cash, card or transfer", "payment.method")
     try:
         method = PaymentMethod(method_raw.strip().lower())
     except ValueError:
-        raise ApiError(422, "invalid_payment_method", f"{method_raw!r} is not one of cash, card, transfer", "payment.method") from None
+        raise InvalidRequestError("invalid_payment_method", f"{method_raw!r} is not one of cash, card, transfer", "payment.method") from None
     due = None
     if obj.get("due_date") is not None:
         raw = obj["due_date"]
         if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-            raise ApiError(400, "wrong_type", "must be a date string YYYY-MM-DD", "payment.due_date")
+            raise MalformedRequestError("wrong_type", "must be a date string YYYY-MM-DD", "payment.due_date")
         try:
             due = dt.date.fromisoformat(raw)
         except ValueError:
-            raise ApiError(422, "invalid_date", f"{raw!r} is not a calendar date", "payment.due_date") from None
+            raise InvalidRequestError("invalid_date", f"{raw!r} is not a calendar date", "payment.due_date") from None
     return Payment(method=method, paid=method is not PaymentMethod.TRANSFER, due_date=due)

@@ -17,18 +17,19 @@ from typing import Callable
 from lxml import etree
 
 from ..config import Config
-from ..domain.correction import CorrectedInvoice, CorrectionRequest, build_correction
-from ..domain.correction_issuance import issue_correction
 from ..domain.deadlines import OfflineMode
 from ..domain.errors import InvoiceError
 from ..domain.fa3 import FA3_NS, build_fa3, safe_parser
 from ..domain.invoice import Address, Invoice, Party
+from ..domain.kor import CorrectedInvoice, CorrectionRequest, build_correction
+from ..domain.kor_issuance import issue_correction
 from ..domain.qr import QrEnvironment
 from ..domain.signer import Signer
 from ..refusal import Refusal
 from ..store import CorrectionContext, InvoiceRecord, InvoiceState, NewInvoice, OutboxStore
 from ..store.numbering import SeriesPattern, civil_date
-from .request_json import request_from_json, request_to_json
+from .invoice_request import parse_body, parse_invoice_request, request_hash
+from .kor_request import request_from_json, request_to_json
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ class CorrectionRefusedError(Refusal):
 def original_invoice(record: InvoiceRecord, request_json: str) -> Invoice:
     """The domain invoice behind a stored VAT row; raises CorrectionRefusedError if it cannot be
     rebuilt byte for byte (then a correction would describe another document than the customer's)."""
-    from ..api.invoice_request import parse_body, parse_invoice_request  # same request rules
-
     if not request_json:
         raise CorrectionRefusedError(
             409, "original_not_correctable",
@@ -136,8 +135,6 @@ class CorrectionIssuer:
 
 def correction_request_hash(original_id: int, canonical_body: str) -> str:
     """Idempotency: the same key for another original or another body is a conflict."""
-    from ..api.invoice_request import request_hash
-
     return request_hash(json.dumps({"corrects": original_id, "body": canonical_body}, sort_keys=True))
 
 

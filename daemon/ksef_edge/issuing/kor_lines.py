@@ -12,13 +12,13 @@ import dataclasses
 from decimal import Decimal
 from typing import Any
 
-from ..corrections.issuer import original_invoice
-from ..corrections.request_json import request_from_body
-from ..domain.correction import current_state
 from ..domain.errors import InvoiceError
+from ..domain.kor import current_state
 from ..store import InvoiceRecord, OutboxStore
-from .errors import ApiError
+from .errors import RequestError
 from .invoice_request import parse_body
+from .kor_issuer import CorrectionRefusedError, original_invoice
+from .kor_request import request_from_body
 
 
 def _qty(value: Decimal) -> str:
@@ -27,7 +27,7 @@ def _qty(value: Decimal) -> str:
 
 async def invoice_lines(store: OutboxStore, record: InvoiceRecord) -> dict[str, Any]:
     if record.kind == "KOR":
-        raise ApiError(422, "correction_of_correction",
+        raise CorrectionRefusedError(422, "correction_of_correction",
                        f"{record.number} is a correction invoice; read the lines of the original (id {record.corrects_id})", "id")
     xml = await store.get_xml(record.id)
     request_json = await store.get_request_json(record.id)
@@ -35,8 +35,8 @@ async def invoice_lines(store: OutboxStore, record: InvoiceRecord) -> dict[str, 
     for kor in await store.corrections_of(record.id):
         try:
             prior.append(request_from_body(parse_body((await store.get_request_json(kor.id)).encode("utf-8"))))
-        except (InvoiceError, ApiError) as exc:  # stored by this API, so it parsed once: the row is damaged
-            raise ApiError(409, "original_not_reproducible",
+        except (InvoiceError, RequestError) as exc:  # stored by this API, so it parsed once: the row is damaged
+            raise CorrectionRefusedError(409, "original_not_reproducible",
                            f"the stored request of correction {kor.number} no longer reads: {exc}", "id") from None
 
     def work() -> Any:
@@ -46,7 +46,7 @@ async def invoice_lines(store: OutboxStore, record: InvoiceRecord) -> dict[str, 
     try:
         invoice, state = await asyncio.get_running_loop().run_in_executor(None, work)
     except InvoiceError as exc:
-        raise ApiError(409, "original_not_correctable",
+        raise CorrectionRefusedError(409, "original_not_correctable",
                        f"invoice {record.number} cannot be rebuilt for a correction: {exc.message}", "id") from None
     lines = []
     for no, (line, now) in enumerate(zip(invoice.lines, state), start=1):

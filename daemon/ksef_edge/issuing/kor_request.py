@@ -16,9 +16,9 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from ..domain.correction import CorrectionEffect, CorrectionRequest, LineChange
 from ..domain.errors import InvoiceError
 from ..domain.invoice import PaymentMethod
+from ..domain.kor import CorrectionEffect, CorrectionRequest, LineChange
 
 _TOP_KEYS = {"reason", "refund_method", "refunded", "changes", "full_return", "effect"}
 _CHANGE_KEYS = {"line_no", "returned_quantity", "new_unit_price"}

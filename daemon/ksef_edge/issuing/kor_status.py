@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ..domain.correction_ordering import correction_gate
+from ..domain.kor_ordering import correction_gate
 from ..store import OutboxStore
 from ..store.numbering import civil_date
 

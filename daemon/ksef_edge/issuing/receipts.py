@@ -14,7 +14,7 @@ from typing import Any
 from ..printing import PrinterConfig
 from ..printing.receipt_layout import Block
 from ..store import InvoiceRecord, OutboxStore, PrintState
-from .technical_correction import technical_correction_of
+from .technical_corrections import technical_correction_of
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from typing import Any, Callable
 import aiohttp
 
 from .batch import BatchPackage
-from .clock import Clock, SystemClock
 from .crypto import (
     USAGE_SYMMETRIC,
     USAGE_TOKEN,
@@ -40,6 +39,7 @@ from .models import (
     parse_datetime,
 )
 from .pacer import Limit, Pacer
+from .uplink_clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Awaitable, Callable
 from ..store import OutboxStore
 from .availability import Availability, Outage
 from .client import KsefClient
-from .clock import Clock, SystemClock
 from .models import ContextIdentifier, Environment
 from .pacer import Pacer
 from .uplink import Uplink, UplinkConfig
+from .uplink_clock import Clock, SystemClock
 
 
 async def open_uplink(

@@ -27,11 +27,11 @@ from ..store.records import InvoiceRecord, InvoiceState
 from .availability import Availability, EffectiveDeadline, end_of_day, warsaw_date
 from .batch import BATCH_INVOICES_MAX, build_package
 from .client import KsefClient, OnlineSession
-from .clock import Clock, SystemClock
 from .errors import KsefAuthError, KsefError, KsefHttpError, KsefProtocolError, KsefUnavailable
 from .models import InvoiceStatus
 from .status import DeadlineAlarm, UplinkMetrics, UplinkStatus
 from .store_protocol import UplinkStore
+from .uplink_clock import Clock, SystemClock
 from .upo_check import check_upo
 
 log = logging.getLogger(__name__)
@@ -794,7 +794,7 @@ async def correct_rejected_invoice(store: UplinkStore, client: KsefClient, invoi
     `store.record_correction` stored the accepted file with its own hash and the QR links the caller
     derived from THESE bytes (`domain.issuance.seal_document`); the invoice becomes `confirmed`.
     """
-    from .correction import CorrectionError, send_technical_correction
+    from .technical_correction import CorrectionError, send_technical_correction
 
     rec = await store.get(invoice_id)
     if rec.state is not InvoiceState.REJECTED:
