@@ -16,12 +16,12 @@ import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ksef_edge.civil_time import WARSAW
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.invoice import Address, Invoice, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
 from ksef_edge.domain.issuance import IssuedDocument, issue_document
@@ -31,7 +31,6 @@ from ksef_edge.keystore.certificates import OFFLINE
 from ksef_edge.keystore.devcert import make_test_certificate
 from ksef_edge.keystore.files import write_private_file
 
-WARSAW = ZoneInfo("Europe/Warsaw")
 DEMO_SELLER = Party(
     name="Piekarnia i Kawiarnia „Pod Złotym Kłosem” Grzegorz Brzęczyszczykiewicz spółka komandytowa",
     address=Address("ul. Świętojańska 12/3", "81-391 Gdynia"),

@@ -13,6 +13,7 @@ from typing import Any, Awaitable, Callable, Iterator
 from aiohttp import web
 
 from .. import __version__
+from ..civil_time import end_of_day
 from ..clock_sync import ClockSync
 from ..daemon_state import DaemonState
 from ..domain.errors import DomainError, InvoiceError, SchemaError
@@ -34,7 +35,6 @@ from ..store import (
     PrintState,
     StorageFullError,
 )
-from ..store.numbering import WARSAW
 from ..web import register_pages
 from .errors import ApiError, error_response
 
@@ -295,7 +295,7 @@ async def list_invoices(request: web.Request) -> web.Response:
     async def page(cursor: int, n: int) -> list[InvoiceRecord]:
         if order == "desc":  # `after` 0 = from the newest; else ids older than the cursor
             return await state.store.list_newest_first(state=inv_state, limit=n, before=cursor or None)
-        return await state.store.list(state=inv_state, limit=n, after=cursor)
+        return await state.store.list_oldest_first(state=inv_state, limit=n, after=cursor)
 
     records = await page(after, limit)
     # a full page has a next page only if something follows it (no empty last page for the client to fetch)
@@ -425,7 +425,7 @@ async def _json_body(request: web.Request) -> Any:
 
 
 def _end_of_day_ts(day: dt.date) -> float:
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=WARSAW).timestamp()
+    return end_of_day(day).timestamp()
 
 
 def _idempotency_key(request: web.Request) -> str:

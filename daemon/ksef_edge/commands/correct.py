@@ -78,8 +78,7 @@ async def correct_invoice(config, invoice_id: int, xml: bytes) -> str:
     from ..ksef.client import KsefClient
     from ..ksef.errors import KsefError
     from ..ksef.models import ContextIdentifier, environment_for
-    from ..ksef.technical_correction import CorrectionError
-    from ..ksef.uplink import correct_rejected_invoice
+    from ..ksef.technical_correction import CorrectionError, correct_rejected_invoice
     from ..store import InvoiceState, NotFoundError, OutboxStore, StoreError
 
     try:

@@ -13,13 +13,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..civil_time import warsaw_date
 from ..config import Config
 from ..domain.deadlines import OfflineMode
 from ..domain.invoice import Address, Invoice, Party
 from ..domain.qr import QrEnvironment
 from ..domain.signer import Signer
 from ..store import InvoiceRecord, NewInvoice, OutboxStore
-from ..store.numbering import SeriesPattern, civil_date
+from ..store.numbering import SeriesPattern
 from .invoice_request import InvoiceDraft
 from .invoice_totals import InvoiceTotals
 
@@ -73,7 +74,7 @@ class InvoiceIssuer:
             payment=draft.payment,
             exemption_basis=draft.exemption_basis,
             number=number,
-            issue_date=civil_date(created_at),
+            issue_date=warsaw_date(created_at),
             created_at=created_at,
             place_of_issue=self._config.device.place_of_issue,
         )
@@ -84,7 +85,7 @@ class InvoiceIssuer:
         built: list[InvoiceTotals] = []  # the totals of the document the committed transaction stored
 
         def build(seq: int, created_at: dt.datetime) -> NewInvoice:
-            issue_date = civil_date(created_at)
+            issue_date = warsaw_date(created_at)
             invoice = self.invoice_for(draft, self._pattern.number(issue_date, seq), created_at)
             doc = self._issue_document(
                 invoice,
@@ -108,7 +109,7 @@ class InvoiceIssuer:
             )
 
         record, created = await self._store.issue(
-            series=lambda ts: self._pattern.series(civil_date(ts)),
+            series=lambda ts: self._pattern.series(warsaw_date(ts)),
             created_at=self._now(),
             idempotency_key=idempotency_key,
             request_hash=request_hash,

@@ -16,6 +16,7 @@ from typing import Callable
 
 from lxml import etree
 
+from ..civil_time import warsaw_date
 from ..config import Config
 from ..domain.deadlines import OfflineMode
 from ..domain.errors import InvoiceError
@@ -27,7 +28,7 @@ from ..domain.qr import QrEnvironment
 from ..domain.signer import Signer
 from ..refusal import Refusal
 from ..store import CorrectionContext, InvoiceRecord, InvoiceState, NewInvoice, OutboxStore
-from ..store.numbering import SeriesPattern, civil_date
+from ..store.numbering import SeriesPattern
 from .invoice_request import parse_body, parse_invoice_request, request_hash
 from .kor_request import request_from_json, request_to_json
 
@@ -100,7 +101,7 @@ class CorrectionIssuer:
                 f"original invoice (id {original.corrects_id}), which already takes this one into account", "id")
         invoice = original_invoice(original, ctx.original_request_json)
         has_number = original.state in (InvoiceState.ACCEPTED, InvoiceState.CONFIRMED)
-        issue_date = civil_date(created_at)
+        issue_date = warsaw_date(created_at)
         correction = build_correction(
             CorrectedInvoice(invoice, original.ksef_number if has_number else None), request,
             number=self._pattern.number(issue_date, seq), issue_date=issue_date, created_at=created_at,
@@ -123,7 +124,7 @@ class CorrectionIssuer:
         IdempotencyConflictError, ClockBehindError; nothing is stored then."""
         return await self._store.issue_correction(
             original_id,
-            series=lambda ts: self._pattern.series(civil_date(ts)),
+            series=lambda ts: self._pattern.series(warsaw_date(ts)),
             created_at=self._now(),
             idempotency_key=idempotency_key,
             request_hash=request_hash,

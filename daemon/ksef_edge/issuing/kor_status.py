@@ -10,15 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ..civil_time import warsaw_date
 from ..domain.kor_ordering import correction_gate
 from ..store import OutboxStore
-from ..store.numbering import civil_date
 
 
 async def correction_status(store: OutboxStore, now: dt.datetime) -> dict[str, Any]:
     """`{"waiting": n, "alarms": [{correction_id, correction_number, deadline, original_id,
     original_number, original_state, original_deadline, reasons: [...]}, ...]}`."""
-    today = civil_date(now)
+    today = warsaw_date(now)
     pairs = await store.blocked_corrections()
     alarms = []
     for kor, original in pairs:

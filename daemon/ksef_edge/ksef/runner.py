@@ -59,7 +59,7 @@ async def _main(args: argparse.Namespace) -> int:
                                       token_provider=lambda: token, config=config, timeout_s=args.timeout)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, uplink._stop.set)  # graceful: finish the step, then exit
+        loop.add_signal_handler(sig, uplink.request_stop)  # graceful: finish the step, then exit
     task = uplink.start()
     try:
         while not task.done():

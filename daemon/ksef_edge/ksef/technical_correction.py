@@ -11,10 +11,12 @@ import logging
 from dataclasses import dataclass
 
 from ..domain.ksef_number import validate_ksef_number
+from ..store.records import InvoiceState
 from .client import KsefClient
 from .crypto import sha256_b64
 from .errors import KsefHttpError, KsefProtocolError, KsefUnavailable
 from .models import InvoiceStatus
+from .store_protocol import UplinkStore
 from .upo_check import check_upo
 
 log = logging.getLogger(__name__)
@@ -89,3 +91,23 @@ async def send_technical_correction(
 
 
 __all__ = ["CorrectionError", "CorrectionResult", "send_technical_correction", "KsefProtocolError"]
+
+
+async def correct_rejected_invoice(store: UplinkStore, client: KsefClient, invoice_id: int,
+                                   corrected_xml: bytes, *, kod1_url: str | None = None,
+                                   kod2_url: str | None = None, cert_serial: str | None = None) -> CorrectionResult:
+    """CLI/API entry point for a technical correction of a `rejected` invoice.
+
+    Returns the `CorrectionResult` (KSeF number + checked UPO of the corrected file) after
+    `store.record_correction` stored the accepted file with its own hash and the QR links the caller
+    derived from THESE bytes (`domain.issuance.seal_document`); the invoice becomes `confirmed`.
+    """
+    rec = await store.get(invoice_id)
+    if rec.state is not InvoiceState.REJECTED:
+        raise CorrectionError("local", f"invoice {rec.number} is {rec.state.value}; only a rejected invoice "
+                                       "can be technically corrected")
+    result = await send_technical_correction(client, original_sha256=rec.sha256, corrected_xml=corrected_xml)
+    await store.record_correction(invoice_id, xml=corrected_xml, ksef_number=result.ksef_number, upo=result.upo,
+                                  session_ref=result.session_ref, invoice_ref=result.invoice_ref, kod1_url=kod1_url,
+                                  kod2_url=kod2_url, cert_serial=cert_serial)
+    return result

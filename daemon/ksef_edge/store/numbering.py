@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
-
-WARSAW = ZoneInfo("Europe/Warsaw")
 
 
 class _SeqSlot:
@@ -32,6 +29,3 @@ class SeriesPattern:
         return self.pattern.format(seq=seq, **self._fields(day))
 
 
-def civil_date(ts: dt.datetime) -> dt.date:
-    """P_1 and deadlines are Polish civil dates."""
-    return ts.astimezone(WARSAW).date()
