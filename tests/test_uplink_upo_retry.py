@@ -20,6 +20,9 @@ from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, wait_drained
 CONFIG = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, backoff_base_s=0.2,
                       backoff_max_s=1.0, online_idle_close_s=0.5, batch_threshold=30)
 LIST = "GET /v2/sessions/{ref}/invoices"
+# A retry 2-4 s away can never fall inside the step that failed, however slow a loaded machine makes it.
+SLOW_RETRY = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, backoff_base_s=4.0,
+                          backoff_max_s=4.0, online_idle_close_s=0.5, batch_threshold=30)
 
 
 class Calls:
@@ -81,7 +84,7 @@ async def test_one_failed_upo_download_leaves_only_that_invoice_pending_and_list
     db = tmp_path / "outbox.db"
     issuer = await OutboxStore.open(db)
     await issue_invoices(issuer, ec_signer, 40)                      # a backlog: one batch session
-    uplink, calls, store, close = await _uplink(sim, db)
+    uplink, calls, store, close = await _uplink(sim, db, SLOW_RETRY)
     try:
         await sim.admin("POST", "/admin/faults", {"rule": "GET storage/upo/*=500:1:1"})  # the first UPO GET fails
         counts = await _step_until(uplink, store, lambda c: c["accepted"] + c["confirmed"] == 40)
