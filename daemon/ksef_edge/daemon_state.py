@@ -11,9 +11,14 @@ from .clock_sync import ClockSync, clock_sync
 from .config import Config
 from .domain.signer import Signer
 from .issuing.invoice_issuer import InvoiceIssuer, utc_now
+from .issuing.invoice_request import InvoiceDraft
 from .issuing.invoice_totals import InvoiceTotals, TotalsCache, TotalsReadError, totals_from_fa3
+from .issuing.kor_issuer import CorrectionIssuer
+from .keystore.certificates import CertificateInfo, load_certificate
+from .keystore.signing import CertifiedSigner
+from .ksef.uplink import Uplink
 from .metrics import Metrics
-from .store import OutboxStore
+from .store import InvoiceRecord, OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +27,13 @@ CLOCK_SYNC_CACHE_S = 10.0
 BACKUP_STATUS_MAX_AGE_S = 5.0  # /v1/status re-reads the backup medium at most this often (the page polls every 5 s)
 
 
+IssuedHook = Callable[[InvoiceRecord, InvoiceDraft | None], None]
+
+
 class PrintLink(Protocol):
     """The receipt printer seen from the API (`api.receipts.ReceiptPrinter`)."""
 
-    async def reprint(self, record: Any) -> None: ...
+    async def reprint(self, record: InvoiceRecord) -> None: ...
 
     @property
     def state(self) -> str: ...
@@ -34,7 +42,7 @@ class PrintLink(Protocol):
 class BackupView(Protocol):
     """The scheduled backups seen from the API (`archive.monitor.BackupMonitor`)."""
 
-    async def refresh(self) -> Any: ...
+    async def refresh(self) -> object: ...
 
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -60,29 +68,27 @@ class DaemonState:
     ksef_reachability: str = "unknown"  # set by the uplink: reachable | unreachable | unknown
     now: Callable[[], dt.datetime] = utc_now
     clock_sync_probe: Callable[[], ClockSync] = clock_sync
-    on_issued: list[Callable[[Any, Any], None]] = field(default_factory=list)  # (record, draft), after commit
-    uplink: Any = None  # ksef_edge.ksef.uplink.Uplink when running
+    on_issued: list[IssuedHook] = field(default_factory=list)  # (record, draft or None for a KOR), after commit
+    uplink: Uplink | None = None  # when running
     backup: BackupView | None = None  # archive.monitor.BackupMonitor when [backup] is configured
-    _corrections: Any = None
-    _certificate_info: Any = None
+    _corrections: CorrectionIssuer | None = None
+    _certificate_info: CertificateInfo | None = None
     _totals: TotalsCache = field(default_factory=TotalsCache)
     _sync_cache: tuple[float, ClockSync] | None = None
     _backup_checked: float = float("-inf")
 
     @property
-    def corrections(self) -> Any:
+    def corrections(self) -> CorrectionIssuer:
         """The correction (KOR) issuer, made on first use from the same config, signer, store and clock."""
         if self._corrections is None:
-            from .issuing.kor_issuer import CorrectionIssuer
-
             self._corrections = CorrectionIssuer(self.config, self.signer, self.store, now=self.now)
         return self._corrections
 
-    def remember_totals(self, record: Any, totals: InvoiceTotals) -> None:
+    def remember_totals(self, record: InvoiceRecord, totals: InvoiceTotals) -> None:
         """Totals of a document just issued (from what was built, so its 201 does not parse the XML back)."""
         self._totals.put(record.id, record.sha256, totals)
 
-    async def invoice_totals(self, record: Any) -> InvoiceTotals | None:
+    async def invoice_totals(self, record: InvoiceRecord) -> InvoiceTotals | None:
         """Net/VAT/gross read from the stored bytes (None, logged, if they cannot be read: never guessed)."""
         hit = self._totals.get(record.id, record.sha256)
         if hit is not None:
@@ -159,13 +165,12 @@ class DaemonState:
             await self.backup.refresh()  # never raises: a failed probe is reported as an alarm
         return {"configured": True, **self.backup.to_dict()}
 
-    def certificate_info(self) -> Any:
+    def certificate_info(self) -> CertificateInfo:
         """The signer's certificate as `keystore.certificates.CertificateInfo` (read once: it cannot change while running)."""
         if self._certificate_info is None:
-            from .keystore.certificates import CertificateInfo, load_certificate
-
-            info = getattr(self.signer, "certificate", None)  # keystore.CertifiedSigner has it parsed already
-            self._certificate_info = info if isinstance(info, CertificateInfo) else load_certificate(self.signer.certificate_der)
+            signer = self.signer  # a keystore.CertifiedSigner has it parsed already
+            self._certificate_info = (signer.certificate if isinstance(signer, CertifiedSigner)
+                                      else load_certificate(signer.certificate_der))
         return self._certificate_info
 
     def certificate_warnings(self) -> list[str]:
@@ -175,7 +180,7 @@ class DaemonState:
         runs for weeks, so it is replaced by one counted now.
         """
         cert = self.certificate
-        signer_warnings = getattr(self.signer, "warnings", None)
+        signer_warnings = self.signer.warnings if isinstance(self.signer, CertifiedSigner) else None
         warnings = [w for w in (cert.warnings if signer_warnings is None else signer_warnings)
                     if f"{cert.serial} expires on" not in w]
         days = (cert.not_after - self.now()).days

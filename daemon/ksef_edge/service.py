@@ -39,7 +39,7 @@ from .store import OutboxStore
 log = logging.getLogger("ksef_edge.service")
 
 try:  # systemd-python is optional: outside systemd (or without the module) notify is a no-op
-    from systemd import daemon as _sd_daemon
+    import systemd.daemon as _sd_daemon
 except ImportError:  # pragma: no cover - depends on the machine
     _sd_daemon = None
 
@@ -92,8 +92,8 @@ class _LogfmtFormatter(logging.Formatter):
 def setup_logging(level: int = logging.INFO) -> None:
     """journald under systemd (JOURNAL_STREAM / INVOCATION_ID set), else stderr."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     handler: logging.Handler | None = None
     if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
         try:
@@ -235,9 +235,9 @@ class Daemon:
         monitor = BackupMonitor(cfg, self.config.store.path, registry=self.state.metrics.registry)
         self.backup = monitor
         self.state.backup = monitor  # read by the API: GET /v1/status `backup`, the status page
-        await monitor.refresh()
+        status = await monitor.refresh()
         self.add_background("backup", monitor.run())
-        log.info("backups: to %s every %ss (keep %d); %s", cfg.dir, cfg.interval_s, cfg.keep, monitor.status.message)
+        log.info("backups: to %s every %ss (keep %d); %s", cfg.dir, cfg.interval_s, cfg.keep, status.message)
 
     async def _start_uplink(self) -> None:
         """The KSeF uplink on its own store connections, when [ksef] uplink = "auto" and a KSeF token is installed."""
@@ -310,11 +310,11 @@ class Daemon:
 
     async def stop(self) -> None:
         self.stopping.set()
-        uplink = self.state.uplink if self.state else None
-        if uplink is not None:
+        state = self.state
+        if state is not None and state.uplink is not None:
             with contextlib.suppress(Exception):
-                await uplink.stop()
-            self.state.uplink = None
+                await state.uplink.stop()
+            state.uplink = None
         if self._uplink_close is not None:
             with contextlib.suppress(Exception):
                 await self._uplink_close()

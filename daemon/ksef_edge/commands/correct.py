@@ -15,6 +15,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from ..config import Config
+
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 
@@ -65,7 +67,7 @@ def _issue_date(xml: bytes) -> dt.date:
         raise CorrectRefused(f"the file has no readable P_1 (issue date): {exc}") from None
 
 
-async def correct_invoice(config, invoice_id: int, xml: bytes) -> str:
+async def correct_invoice(config: Config, invoice_id: int, xml: bytes) -> str:
     """Send the technical correction and store it; returns the KSeF number. Raises CorrectRefused."""
     from ..domain.deadlines import OfflineMode
     from ..domain.errors import SchemaError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..archive.cli_support import (
+from ..command_args.archive_args import (
     add_db_options,
     add_passphrase_options,
     backup_config,

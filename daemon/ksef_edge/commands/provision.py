@@ -26,6 +26,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from ..config import KsefEnvironment
 from ..domain.nip import is_valid_nip
@@ -434,7 +435,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(done for _, done in steps) else 1
 
 
-def _guard(func):
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)

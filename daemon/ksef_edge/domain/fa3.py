@@ -15,14 +15,14 @@ import re
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from lxml import etree
 from lxml.builder import ElementMaker
 
 from .errors import SchemaError
-from .invoice import Invoice, Line, PriceKind, VatRate
-from .totals import Totals, compute_totals
+from .invoice import Address, Invoice, Line, PriceKind, VatRate
+from .totals import RateTotal, Totals, compute_totals
 
 if TYPE_CHECKING:
     from .kor import Correction, CorrectionRow, CorrectionTotals
@@ -71,7 +71,7 @@ class InvoiceSummary(NamedTuple):
 class _LocalSchemaResolver(etree.Resolver):
     """Serve the crd.gov.pl imports from the bundled copies; refuse every other remote URL."""
 
-    def resolve(self, system_url, public_id, context):  # type: ignore[override]
+    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
         if system_url and system_url.startswith(_REMOTE_PREFIX):
             local = SCHEMA_DIR / system_url[len(_REMOTE_PREFIX):]
             if local.is_file():
@@ -260,7 +260,7 @@ def _header(E: ElementMaker, created_at: dt.datetime, system_info: str) -> etree
     )
 
 
-def _address(E: ElementMaker, tag: str, addr) -> etree._Element:
+def _address(E: ElementMaker, tag: str, addr: Address) -> etree._Element:
     parts = [E.KodKraju(addr.country), E.AdresL1(addr.line1)]
     if addr.line2:
         parts.append(E.AdresL2(addr.line2))
@@ -270,6 +270,7 @@ def _address(E: ElementMaker, tag: str, addr) -> etree._Element:
 def _parties(E: ElementMaker, invoice: Invoice) -> tuple[etree._Element, etree._Element]:
     """Podmiot1 (seller) and Podmiot2 (buyer, or BrakID for a consumer)."""
     seller, buyer = invoice.seller, invoice.buyer
+    assert seller.address is not None  # Invoice requires the seller's address
     podmiot1 = E.Podmiot1(
         E.DaneIdentyfikacyjne(E.NIP(seller.nip), E.Nazwa(seller.name)),
         _address(E, "Adres", seller.address),
@@ -287,7 +288,7 @@ def _parties(E: ElementMaker, invoice: Invoice) -> tuple[etree._Element, etree._
     return podmiot1, podmiot2
 
 
-def _rate_amounts(E: ElementMaker, fa: etree._Element, by_rate, gross: Decimal) -> None:
+def _rate_amounts(E: ElementMaker, fa: etree._Element, by_rate: Mapping[VatRate, RateTotal], gross: Decimal) -> None:
     """P_13_x / P_14_x per rate (in FA(3) order), then P_15."""
     for rate, total in by_rate.items():
         net_field, vat_field = RATE_FIELDS[rate]

@@ -64,7 +64,11 @@ def issue_document(
         xml, signer, env=env, seller_nip=seller_nip, issue_date=invoice.issue_date, ctx_type=ctx_type,
         ctx_value=ctx_value, mode=mode, unavailability_end=unavailability_end, failure_ends=failure_ends,
     )
-    return IssuedDocument(invoice=invoice, totals=totals, **seal.fields())
+    return IssuedDocument(
+        invoice=invoice, totals=totals, xml=seal.xml, sha256=seal.sha256, sha256_b64=seal.sha256_b64, sha256_b64url=seal.sha256_b64url,
+        kod1_url=seal.kod1_url, kod2_url=seal.kod2_url, cert_serial=seal.cert_serial, mode=seal.mode,
+        deadline=seal.deadline,
+    )
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,6 @@ class Seal:
     cert_serial: str | None
     mode: OfflineMode
     deadline: dt.date | None
-
-    def fields(self) -> dict[str, object]:
-        return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
 
 def seal_document(

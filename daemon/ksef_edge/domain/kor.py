@@ -79,10 +79,10 @@ class CorrectedInvoice:
         if self.ksef_number is not None:
             number = self.ksef_number.strip() if isinstance(self.ksef_number, str) else self.ksef_number
             try:
-                validate_ksef_number(number)  # type: ignore[arg-type]
+                validate_ksef_number(number)
             except KsefNumberError as exc:
                 raise InvoiceError("original.ksef_number", f"{self.ksef_number!r} is not a KSeF number: {exc}") from None
-            if not number.startswith(f"{self.invoice.seller.nip}-"):  # type: ignore[union-attr]
+            if not number.startswith(f"{self.invoice.seller.nip}-"):
                 raise InvoiceError(
                     "original.ksef_number",
                     f"{number} belongs to NIP {number[:10]}, not to the seller {self.invoice.seller.nip} "

@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from ..civil_time import warsaw_date
 from ..config import Config
 from ..domain.deadlines import OfflineMode
 from ..domain.invoice import Address, Invoice, Party
+from ..domain.issuance import IssuedDocument, issue_document
 from ..domain.qr import QrEnvironment
 from ..domain.signer import Signer
 from ..store import InvoiceRecord, NewInvoice, OutboxStore
@@ -46,10 +47,8 @@ class InvoiceIssuer:
         store: OutboxStore,
         *,
         now: Callable[[], dt.datetime] = utc_now,
-        issue_document: Callable[..., Any] | None = None,
+        issue_document: Callable[..., IssuedDocument] = issue_document,
     ) -> None:
-        if issue_document is None:
-            from ..domain.issuance import issue_document as issue_document
         self._issue_document = issue_document
         self._config = config
         self._signer = signer

@@ -115,7 +115,7 @@ def parse_invoice_request(body: Any) -> InvoiceDraft:
 # ------------------------------------------------------------------------------------------ parts
 
 
-def _object(value: Any, field: str, allowed: set[str], *, required: set[str] = frozenset()) -> dict[str, Any]:
+def _object(value: Any, field: str, allowed: set[str], *, required: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     where = field or "body"
     if not isinstance(value, dict):
         raise MalformedRequestError("wrong_type", f"{where} must be a JSON object", field or None)

@@ -34,7 +34,7 @@ async def open_uplink(
     timeout_s: float = 30.0,
     on_accepted: Callable[[int, str], Awaitable[None]] | None = None,
     busy_timeout_ms: int = 5000,
-) -> tuple[Uplink, Callable[[], object]]:
+) -> tuple[Uplink, Callable[[], Awaitable[None]]]:
     """An `Uplink` on a dedicated `OutboxStore` (own connections); returns (uplink, async closer)."""
     clock = clock or SystemClock()
     store = await OutboxStore.open(db_path, busy_timeout_ms=busy_timeout_ms)

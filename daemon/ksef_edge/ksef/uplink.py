@@ -234,8 +234,8 @@ class Uplink:
                 log.error("ALARM %s: %d invoice(s), e.g. %s (deadline %s) %s", level, len(group), first.number,
                           first.deadline, first.detail)
         self._alarmed = {(a.invoice_id, a.level) for a in alarms}
-        for state, n in counts.items():
-            self.metrics.queue.labels(state=state).set(n)
+        for name, n in counts.items():
+            self.metrics.queue.labels(state=name).set(n)
         for level in ("at_risk", "overdue", "rejected"):
             self.metrics.alarms.labels(level=level).set(sum(1 for a in alarms if a.level == level))
         if oldest is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
 
 class Clock(Protocol):
@@ -34,7 +34,8 @@ class VirtualClock:
     """A clock that jumps instead of sleeping. `on_advance(seconds)` lets a test move a peer
     (e.g. the simulator's virtual clock) in step."""
 
-    def __init__(self, start: dt.datetime | None = None, on_advance=None) -> None:
+    def __init__(self, start: dt.datetime | None = None,
+                 on_advance: Callable[[float], Awaitable[None]] | None = None) -> None:
         self._t = 0.0
         self._start = start or dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.timezone.utc)
         self._on_advance = on_advance

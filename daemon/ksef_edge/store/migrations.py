@@ -139,7 +139,7 @@ def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
 async def current_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
-    return int(row[0])
+    return int(row[0]) if row is not None else 0
 
 
 def _pending(have: int, migrations: tuple[Migration, ...]) -> list[Migration]:

@@ -260,6 +260,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
                     new.correction_request_json if corrects_id is not None else None,
                 ),
             ).lastrowid
+            assert invoice_id is not None  # an INSERT always sets it
             # the row as just inserted (the columns not given above take their defaults: issued, pending)
             record = InvoiceRecord(
                 id=invoice_id, series=series_name, seq=seq, number=new.number, sha256=bytes(new.sha256),

@@ -146,21 +146,21 @@ class OutboxTransitions(OutboxReads):
         batch: bool = False,
     ) -> None:
         """Move each `(invoice_id, values of columns)` from an `allowed` state to `to`, in one transaction."""
-        allowed = sorted(s.value for s in allowed)
+        sources = sorted(s.value for s in allowed)
         sets = ", ".join(f"{col} = ?" for col in columns)
-        marks = ",".join("?" for _ in allowed)
+        marks = ",".join("?" for _ in sources)
         sql = f"UPDATE invoices SET state = ?, {sets}, updated_at = ? WHERE id = ? AND state IN ({marks})"
         stamp = utc_text(dt.datetime.now(dt.timezone.utc))
         def update(conn: sqlite3.Connection) -> None:
             for invoice_id, values in items:
-                if conn.execute(sql, (to.value, *values, stamp, invoice_id, *allowed)).rowcount == 1:
+                if conn.execute(sql, (to.value, *values, stamp, invoice_id, *sources)).rowcount == 1:
                     continue
                 row = conn.execute("SELECT state FROM invoices WHERE id = ?", (invoice_id,)).fetchone()
                 if row is None:
                     raise NotFoundError(f"invoice {invoice_id} does not exist")
                 raise InvalidTransitionError(
                     f"invoice {invoice_id} is {row[0]!r}; it can become {to.value!r} only from "
-                    f"{' or '.join(repr(a) for a in allowed)}"
+                    f"{' or '.join(repr(a) for a in sources)}"
                     + (f" (none of the {len(items)} changed)" if batch else "")
                 )
 

@@ -63,7 +63,7 @@ async def connect_reader(path: Path, busy_timeout_ms: int) -> aiosqlite.Connecti
             async with conn.execute(pragma) as cur:
                 row = await cur.fetchone()
             if "journal_mode" in pragma:
-                _check_wal(path, row[0])
+                _check_wal(path, row[0] if row is not None else None)
         await conn.execute("PRAGMA query_only = ON")
     except BaseException:
         await conn.close()

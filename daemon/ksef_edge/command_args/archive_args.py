@@ -8,12 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
+from ..archive.errors import ArchiveError
+from ..archive.settings import DEFAULT_CREDENTIAL, BackupConfig
+from ..config import Config, ConfigError, load_config
 from ..keystore.errors import KeystoreError
 from ..keystore.passphrase import PassphraseSource
-from .errors import ArchiveError
-from .settings import DEFAULT_CREDENTIAL, BackupConfig
 
 
 class UsageError(Exception):
@@ -34,26 +35,28 @@ def add_passphrase_options(p: argparse.ArgumentParser) -> None:
                         f"else {DEFAULT_CREDENTIAL!r})")
 
 
-def load_device(args: argparse.Namespace, *, required: bool = True) -> tuple[Path | None, Any]:
-    """(outbox path, config or None)."""
-    if getattr(args, "config", None):
-        from ..config import ConfigError, load_config
-
-        try:
-            config = load_config(args.config)
-        except ConfigError as exc:
-            raise UsageError(f"config error: {exc}") from None
+def load_device(args: argparse.Namespace) -> tuple[Path, Config | None]:
+    """(outbox path, config or None if only --db was given)."""
+    config = optional_config(args)
+    if config is not None:
         return Path(config.store.path), config
     if getattr(args, "db", None):
         return Path(args.db), None
-    if required:
-        raise UsageError("say which outbox: --config /etc/ksef-edge/device.toml (or --db FILE)")
-    return None, None
+    raise UsageError("say which outbox: --config /etc/ksef-edge/device.toml (or --db FILE)")
 
 
-def backup_config(config: Any) -> BackupConfig | None:
-    cfg = getattr(config, "backup", None) if config is not None else None
-    return cfg if isinstance(cfg, BackupConfig) else None
+def optional_config(args: argparse.Namespace) -> Config | None:
+    """The device config if --config was given."""
+    if not getattr(args, "config", None):
+        return None
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        raise UsageError(f"config error: {exc}") from None
+
+
+def backup_config(config: Config | None) -> BackupConfig | None:
+    return config.backup if config is not None else None
 
 
 def passphrase_source(args: argparse.Namespace, cfg: BackupConfig | None) -> PassphraseSource:

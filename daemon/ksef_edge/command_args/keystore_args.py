@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import KeystoreConfig
-from .errors import KeystoreError
+from ..config import ConfigError, load_config
+from ..keystore import KeystoreConfig
+from ..keystore.errors import KeystoreError
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ def context_from_args(args: argparse.Namespace) -> Context:
     nip = None
     name = None
     if args.config is not None:
-        from ..config import ConfigError, load_config
-
         try:
             config = load_config(args.config)
         except ConfigError as exc:
