@@ -31,7 +31,7 @@ IssuedHook = Callable[[InvoiceRecord, InvoiceDraft | None], None]
 
 
 class PrintLink(Protocol):
-    """The receipt printer seen from the API (`api.receipts.ReceiptPrinter`)."""
+    """The receipt printer seen from the API (`issuing.receipts.ReceiptPrinter`)."""
 
     async def reprint(self, record: InvoiceRecord) -> None: ...
 

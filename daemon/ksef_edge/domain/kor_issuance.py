@@ -2,7 +2,7 @@
 
 Same guarantees as `issuance.issue_document`: the bytes are built and validated once, hashed once,
 and KOD I (with the correction's own P_1) and KOD II derive from them. The store keeps them as is;
-the uplink sends them unchanged once the original is accepted (see `correction_ordering`).
+the uplink sends them unchanged once the original is accepted (see `kor_ordering`).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 What a till (or the page's "Korekta" form) needs before a return: which line numbers exist and how
 much of each can still be returned. Worked out exactly as the correction path does it
-(`corrections.issuer.original_invoice` + `domain.correction.current_state` over the earlier
+(`issuing.kor_issuer.original_invoice` + `domain.kor.current_state` over the earlier
 corrections, in issue order), so the numbers shown are the ones a correction will be checked against.
 """
 from __future__ import annotations

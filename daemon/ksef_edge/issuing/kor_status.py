@@ -1,7 +1,7 @@
 """Corrections waiting for their original's KSeF number, and the alarms among them, for `/v1/status`.
 
 The store holds a correction back from upload until its original is accepted
-(`OutboxStore.list_for_upload`); `domain.correction_ordering.correction_gate` says when that wait
+(`OutboxStore.list_for_upload`); `domain.kor_ordering.correction_gate` says when that wait
 is a risk: the original was rejected, is past its own deadline, or the correction's own deadline
 is today or past.
 """

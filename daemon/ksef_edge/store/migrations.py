@@ -68,7 +68,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE invoices ADD COLUMN kind TEXT NOT NULL DEFAULT 'VAT' CHECK (kind IN ('VAT','KOR'))",
             # the invoice a KOR corrects (never a KOR itself; enforced by OutboxStore.issue_correction)
             "ALTER TABLE invoices ADD COLUMN corrects_id INTEGER REFERENCES invoices (id)",
-            # corrections.request_json.request_to_json of the normalised request: later corrections fold it
+            # issuing.kor_request.request_to_json of the normalised request: later corrections fold it
             "ALTER TABLE invoices ADD COLUMN correction_request_json TEXT",
             "CREATE INDEX invoices_corrects ON invoices (corrects_id) WHERE corrects_id IS NOT NULL",
         ),

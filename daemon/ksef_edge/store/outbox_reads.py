@@ -88,7 +88,7 @@ class OutboxReads(OutboxBase):
         A correction (KOR) is held back until its original is accepted (KSeF takes a correction only
         after the original has its KSeF number: docs/corrections.md). An original is due by the
         earliest of its own deadline and those of the corrections waiting for it
-        (`domain.correction_ordering.upload_order` / `original_send_by`, done here in SQL).
+        (`domain.kor_ordering.upload_order` / `original_send_by`, done here in SQL).
         """
         limit = max(1, min(int(limit), UPLOAD_PAGE_MAX))
         # The waiting corrections' deadlines are aggregated once (partial index invoices_corrects), not

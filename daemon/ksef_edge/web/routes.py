@@ -36,7 +36,7 @@ SECURITY_HEADERS = {
 
 
 def register_pages(app: web.Application, state: Any) -> None:
-    """Add the page and its API helpers to the daemon's app (`state`: `api.state.DaemonState`)."""
+    """Add the page and its API helpers to the daemon's app (`state`: `daemon_state.DaemonState`)."""
     pages = _Pages(state)
     app.router.add_get("/", pages.root)
     app.router.add_get("/ui", pages.root)
