@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from lxml import etree
-from lxml.builder import ElementMaker
 
 from .errors import SchemaError
 from .invoice import Address, Invoice, Line, PriceKind, VatRate
 from .totals import RateTotal, Totals, compute_totals
+from .xml_tree import Node, TreeMaker
 
 if TYPE_CHECKING:
     from .kor import Correction, CorrectionRow, CorrectionTotals
@@ -247,11 +247,14 @@ def _datetime_utc(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _maker() -> ElementMaker:
-    return ElementMaker(namespace=FA3_NS, nsmap={None: FA3_NS})
+_E = TreeMaker(FA3_NS)  # stateless apart from a cache of qualified names: shared by every build
 
 
-def _header(E: ElementMaker, created_at: dt.datetime, system_info: str) -> etree._Element:
+def _maker() -> TreeMaker:
+    return _E
+
+
+def _header(E: TreeMaker, created_at: dt.datetime, system_info: str) -> Node:
     return E.Naglowek(
         E.KodFormularza("FA", kodSystemowy="FA (3)", wersjaSchemy="1-0E"),
         E.WariantFormularza("3"),
@@ -260,14 +263,14 @@ def _header(E: ElementMaker, created_at: dt.datetime, system_info: str) -> etree
     )
 
 
-def _address(E: ElementMaker, tag: str, addr: Address) -> etree._Element:
+def _address(E: TreeMaker, tag: str, addr: Address) -> Node:
     parts = [E.KodKraju(addr.country), E.AdresL1(addr.line1)]
     if addr.line2:
         parts.append(E.AdresL2(addr.line2))
     return E(tag, *parts)
 
 
-def _parties(E: ElementMaker, invoice: Invoice) -> tuple[etree._Element, etree._Element]:
+def _parties(E: TreeMaker, invoice: Invoice) -> tuple[Node, Node]:
     """Podmiot1 (seller) and Podmiot2 (buyer, or BrakID for a consumer)."""
     seller, buyer = invoice.seller, invoice.buyer
     assert seller.address is not None  # Invoice requires the seller's address
@@ -288,7 +291,7 @@ def _parties(E: ElementMaker, invoice: Invoice) -> tuple[etree._Element, etree._
     return podmiot1, podmiot2
 
 
-def _rate_amounts(E: ElementMaker, fa: etree._Element, by_rate: Mapping[VatRate, RateTotal], gross: Decimal) -> None:
+def _rate_amounts(E: TreeMaker, fa: Node, by_rate: Mapping[VatRate, RateTotal], gross: Decimal) -> None:
     """P_13_x / P_14_x per rate (in FA(3) order), then P_15."""
     for rate, total in by_rate.items():
         net_field, vat_field = RATE_FIELDS[rate]
@@ -298,7 +301,7 @@ def _rate_amounts(E: ElementMaker, fa: etree._Element, by_rate: Mapping[VatRate,
     fa.append(E.P_15(_amount(gross)))
 
 
-def _adnotacje(E: ElementMaker, invoice: Invoice) -> etree._Element:
+def _adnotacje(E: TreeMaker, invoice: Invoice) -> Node:
     rates = invoice.rates
     if VatRate.ZW in rates:
         zwolnienie = E.Zwolnienie(E.P_19("1"), E.P_19A(invoice.exemption_basis))
@@ -317,9 +320,9 @@ def _adnotacje(E: ElementMaker, invoice: Invoice) -> etree._Element:
 
 
 def _fa_head(
-    E: ElementMaker, invoice: Invoice, *, issue_date: dt.date, number: str,
+    E: TreeMaker, invoice: Invoice, *, issue_date: dt.date, number: str,
     totals: "Totals | CorrectionTotals", kind: str,
-) -> etree._Element:
+) -> Node:
     """`Fa` up to RodzajFaktury: currency, P_1, place of issue (the invoice's), P_2, per-rate amounts, annotations."""
     fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(issue_date.isoformat()))
     if invoice.place_of_issue:
@@ -332,8 +335,8 @@ def _fa_head(
 
 
 def _fa_wiersz(
-    E: ElementMaker, number: int, line: "Line | CorrectionRow", value: Decimal, *, gross: bool
-) -> etree._Element:
+    E: TreeMaker, number: int, line: "Line | CorrectionRow", value: Decimal, *, gross: bool
+) -> Node:
     """One FaWiersz (an invoice line, or a KOR row before/after the correction)."""
     return E.FaWiersz(
         E.NrWierszaFa(str(number)),
@@ -346,8 +349,8 @@ def _fa_wiersz(
     )
 
 
-def _serialize(root: etree._Element) -> bytes:
-    xml = _XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+def _serialize(root: Node) -> bytes:
+    xml = _XML_DECLARATION + etree.tostring(_E.to_element(root), encoding="UTF-8", xml_declaration=False)
     validate_fa3(xml)
     return xml
 
