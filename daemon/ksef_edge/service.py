@@ -33,6 +33,8 @@ from .daemon_state import CertificateStatus, DaemonState
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
 from .issuing.invoice_issuer import InvoiceIssuer, utc_now
+from .keystore.certificates import load_certificate
+from .keystore.signing import CertifiedSigner
 from .metrics import Metrics
 from .store import OutboxStore
 
@@ -114,17 +116,17 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def certificate_status(signer: Signer) -> CertificateStatus:
-    info = getattr(signer, "certificate", None)
-    if info is None:
-        from .keystore.certificates import load_certificate
-
-        info = load_certificate(signer.certificate_der)
+    """What the status shows of the signer's certificate; a keystore signer has it parsed and checked."""
+    if isinstance(signer, CertifiedSigner):
+        info, backend, warnings = signer.certificate, signer.backend_name, signer.warnings
+    else:  # an in-memory signer (tests, demos)
+        info, backend, warnings = load_certificate(signer.certificate_der), "memory", ()
     return CertificateStatus(
         serial=info.serial,
         not_before=info.not_before,
         not_after=info.not_after,
-        backend=str(getattr(signer, "backend_name", "memory")),
-        warnings=tuple(getattr(signer, "warnings", ()) or ()),
+        backend=backend,
+        warnings=tuple(warnings),
     )
 
 
@@ -213,7 +215,7 @@ class Daemon:
         """Receipts go to `printing.PrintQueue` when [printer] is configured (connection != none)."""
         assert self.state is not None and self.store is not None
         printer_cfg = self.config.printer
-        if printer_cfg is None or getattr(printer_cfg, "connection", "none") == "none":
+        if printer_cfg is None or printer_cfg.connection == "none":
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
         from .issuing.receipts import ReceiptPrinter
@@ -337,7 +339,7 @@ class Daemon:
         if self.store is not None:
             await self.store.close()
             self.store = None
-        if self._owns_signer and self._signer is not None and hasattr(self._signer, "close"):
+        if self._owns_signer and isinstance(self._signer, CertifiedSigner):
             with contextlib.suppress(Exception):
                 self._signer.close()
             self._signer = None

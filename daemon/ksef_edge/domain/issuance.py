@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from .. import __version__
 from .deadlines import OfflineMode, upload_deadline
@@ -64,17 +65,31 @@ def issue_document(
         xml, signer, env=env, seller_nip=seller_nip, issue_date=invoice.issue_date, ctx_type=ctx_type,
         ctx_value=ctx_value, mode=mode, unavailability_end=unavailability_end, failure_ends=failure_ends,
     )
-    return IssuedDocument(
-        invoice=invoice, totals=totals, xml=seal.xml, sha256=seal.sha256, sha256_b64=seal.sha256_b64, sha256_b64url=seal.sha256_b64url,
-        kod1_url=seal.kod1_url, kod2_url=seal.kod2_url, cert_serial=seal.cert_serial, mode=seal.mode,
-        deadline=seal.deadline,
-    )
+    return IssuedDocument(invoice=invoice, totals=totals, **seal.fields())
 
 
 @dataclass(frozen=True)
 class Seal:
     """What the exact bytes of any offline document (invoice or correction) derive: hash, links, deadline."""
 
+    xml: bytes
+    sha256: bytes
+    sha256_b64: str
+    sha256_b64url: str
+    kod1_url: str | None
+    kod2_url: str | None
+    cert_serial: str | None
+    mode: OfflineMode
+    deadline: dt.date | None
+
+    def fields(self) -> SealFields:
+        """The seal as keyword arguments of an issued document (typed, so mypy checks each one)."""
+        return SealFields(xml=self.xml, sha256=self.sha256, sha256_b64=self.sha256_b64,
+                          sha256_b64url=self.sha256_b64url, kod1_url=self.kod1_url, kod2_url=self.kod2_url,
+                          cert_serial=self.cert_serial, mode=self.mode, deadline=self.deadline)
+
+
+class SealFields(TypedDict):
     xml: bytes
     sha256: bytes
     sha256_b64: str

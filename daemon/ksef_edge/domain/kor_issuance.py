@@ -57,8 +57,4 @@ def issue_correction(
         ctx_type=ctx_type, ctx_value=ctx_value, mode=mode, unavailability_end=unavailability_end,
         failure_ends=failure_ends,
     )
-    return IssuedCorrection(
-        correction=correction, totals=correction.totals, xml=seal.xml, sha256=seal.sha256, sha256_b64=seal.sha256_b64, sha256_b64url=seal.sha256_b64url,
-        kod1_url=seal.kod1_url, kod2_url=seal.kod2_url, cert_serial=seal.cert_serial, mode=seal.mode,
-        deadline=seal.deadline,
-    )
+    return IssuedCorrection(correction=correction, totals=correction.totals, **seal.fields())
