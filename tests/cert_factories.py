@@ -28,3 +28,32 @@ def make_test_certificate(key: ec.EllipticCurvePrivateKey, *, nip: str = "526587
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.DER)
+
+
+def make_identity_certificate(public_key: object, *, identity: str, kind: str = "Offline") -> bytes:
+    """PEM of a KSeF-like certificate whose subject is not the seller, signed by a throwaway CA.
+
+    identity: "pesel" (a person enrolled via Profil Zaufany: serialNumber=PNOPL-<PESEL>, GN/SN/CN),
+    "other-nip" (VATPL-1111111111), "no-nip" (CN only). kind: Offline (nonRepudiation) or Authentication.
+    """
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ksef-edge TEST CA (not KSeF)")])
+    attrs = {
+        "pesel": [x509.NameAttribute(NameOID.GIVEN_NAME, "Jan"), x509.NameAttribute(NameOID.SURNAME, "Kowalski"),
+                  x509.NameAttribute(NameOID.SERIAL_NUMBER, "PNOPL-90010112345"),
+                  x509.NameAttribute(NameOID.COMMON_NAME, "Jan Kowalski"), x509.NameAttribute(NameOID.COUNTRY_NAME, "PL")],
+        "other-nip": [x509.NameAttribute(NameOID.COMMON_NAME, "1111111111"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, "VATPL-1111111111"),
+                      x509.NameAttribute(NameOID.COUNTRY_NAME, "PL")],
+        "no-nip": [x509.NameAttribute(NameOID.COMMON_NAME, "Kasa 1"), x509.NameAttribute(NameOID.COUNTRY_NAME, "PL")],
+    }[identity]
+    now = dt.datetime.now(dt.timezone.utc)
+    offline = kind == "Offline"
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name(attrs)).issuer_name(ca).public_key(public_key)  # type: ignore[arg-type]
+        .serial_number(0x01F20A5D352AE5A0).not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.KeyUsage(not offline, offline, False, False, False, False, False, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)

@@ -84,3 +84,13 @@ async def test_status_reports_the_real_type_and_nip_never_assumes_offline(tmp_pa
     assert c["type"] == "Authentication" and c["nip"] == "1111111111"
     assert any("not Offline" in w for w in c["warnings"]), c["warnings"]
     assert any("1111111111" in w and SELLER_NIP in w for w in c["warnings"]), c["warnings"]
+
+
+async def test_status_warns_that_ksef_checks_the_permissions_of_another_identity(tmp_path: Path) -> None:
+    from daemon_fixtures import MemorySigner
+
+    async with in_process_daemon(tmp_path, signer=MemorySigner("1111111111")) as d:
+        c = (await status(d))["certificate"]
+    assert c["type"] == "Offline" and c["nip"] == "1111111111"
+    identity = [w for w in c["warnings"] if "KSeF sprawdzi" in w]
+    assert len(identity) == 1 and f"sprzedawcy NIP {SELLER_NIP}" in identity[0], c["warnings"]

@@ -132,11 +132,12 @@ def test_certificate_without_ksef_profile_needs_declaration(key):
     assert any("declared Offline" in w for w in warnings)
 
 
-def test_certificate_for_another_nip_is_refused(key):
-    with pytest.raises(CertificateError) as e:
-        _check(key, _cert(key, nip=OTHER_NIP))
-    assert e.value.code == "wrong_nip"
-    assert OTHER_NIP in str(e.value) and SHOP_NIP in str(e.value)
+def test_certificate_for_another_nip_is_accepted_with_a_permissions_warning(key):
+    """KSeF certificates identify, they do not authorise (ksef-docs certyfikaty-KSeF.md): issue #17."""
+    warnings = _check(key, _cert(key, nip=OTHER_NIP))
+    assert len(warnings) == 1
+    assert f"NIP {OTHER_NIP}" in warnings[0] and f"NIP {SHOP_NIP}" in warnings[0]
+    assert "KSeF sprawdzi" in warnings[0] and "KSeF will check this identity's permissions" in warnings[0]
 
 
 def test_expired_certificate_is_refused(key):

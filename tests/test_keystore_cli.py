@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from cert_factories import make_identity_certificate
 from daemon_fixtures import SELLER_NIP, write_device_config
 from ksef_edge.keystore.devcert import make_test_certificate
+from official_vectors import TV3_CERT_B64
 
 KSEF_EDGE = str(Path(sys.executable).parent / "ksef-edge")
 SHOP_NIP = "5265877635"
@@ -78,11 +80,8 @@ def test_cert_install_refuses_authentication_certificate(tmp_path, file_flags):
     assert not (tmp_path / "ks/cert.pem").exists()
 
 
-def test_cert_install_refuses_other_nip_and_expired_and_other_key(tmp_path, file_flags):
+def test_cert_install_refuses_expired_and_other_key(tmp_path, file_flags):
     req = _provision(tmp_path, file_flags)
-    other_nip = tmp_path / "other.pem"
-    other_nip.write_bytes(make_test_certificate(req.public_key(), nip="1111111111"))
-    assert_clean_error(run("cert", "install", str(other_nip), *file_flags), "NIP 1111111111")
     now = datetime.now(timezone.utc)
     expired = tmp_path / "expired.pem"
     expired.write_bytes(make_test_certificate(req.public_key(), nip=SHOP_NIP, not_before=now - timedelta(days=800),
@@ -171,3 +170,42 @@ def test_commands_read_device_config(tmp_path):
     assert (tmp_path / "offline-cert.pem").exists()
     show = run("cert", "show", "--config", str(cfg))
     assert show.returncode == 0 and f"OK: signs KOD II for NIP {SHOP_NIP}" in show.stdout
+
+
+@pytest.mark.parametrize("identity, shown", [
+    ("pesel", "osoby fizycznej (PESEL …2345)"),
+    ("other-nip", "podmiotu o NIP 1111111111"),
+    ("no-nip", "podmiotu bez NIP"),
+])
+def test_cert_install_accepts_an_identity_certificate_with_a_permissions_warning(tmp_path, file_flags, identity, shown):
+    """Issue #17: KSeF certificates carry an identity (a person's PESEL, another NIP), not the seller's context."""
+    req = _provision(tmp_path, file_flags)
+    pem = tmp_path / f"{identity}.pem"
+    pem.write_bytes(make_identity_certificate(req.public_key(), identity=identity))
+    inst = run("cert", "install", str(pem), *file_flags)
+    assert inst.returncode == 0, inst.stderr
+    assert "installed Offline certificate 01F20A5D352AE5A0" in inst.stdout
+    for out in (inst.stdout, run("cert", "show", *file_flags).stdout):
+        warning = next(line for line in out.splitlines() if line.startswith("warning: "))
+        assert shown in warning and f"sprzedawcy NIP {SHOP_NIP}" in warning and "KSeF sprawdzi" in warning
+        assert "KSeF will check this identity's permissions" in warning
+    assert "90010112345" not in inst.stdout  # the PESEL is not printed whole
+    show = run("cert", "show", *file_flags)
+    assert show.returncode == 0 and f"OK: signs KOD II for NIP {SHOP_NIP}" in show.stdout
+
+
+def test_cert_install_still_refuses_an_authentication_certificate_of_a_person(tmp_path, file_flags):
+    req = _provision(tmp_path, file_flags)
+    pem = tmp_path / "auth-pesel.pem"
+    pem.write_bytes(make_identity_certificate(req.public_key(), identity="pesel", kind="Authentication"))
+    assert_clean_error(run("cert", "install", str(pem), *file_flags), "Authentication certificate", "Offline")
+    assert not (tmp_path / "ks/cert.pem").exists()
+
+
+def test_cert_install_refuses_the_official_tv3_certificate_as_authentication(tmp_path, file_flags):
+    """TV-3 (ksef-client-csharp QrCodeInvoiceEndpointsTests.cs) has keyUsage digitalSignature: an Authentication cert."""
+    _provision(tmp_path, file_flags)
+    pem = tmp_path / "tv3.b64"
+    pem.write_text(TV3_CERT_B64)
+    assert_clean_error(run("cert", "install", str(pem), *file_flags), "01F20A5D352AE590", "Authentication certificate")
+    assert not (tmp_path / "ks/cert.pem").exists()

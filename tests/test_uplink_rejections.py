@@ -1,6 +1,7 @@
 """Rejections raise alarms and are fixed by a technical correction; Latarnia moves deadlines."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 
@@ -40,7 +41,7 @@ async def test_rejected_invoice_raises_alarm_then_technical_correction_is_accept
 
         # the till re-generates the same invoice (same number, date, lines): new file, new hash, new QR codes
         fixed = issue_document(invoice(line(price="1.99"), number=rec.number, issue_date=rec.issue_date,
-                                       created_at=dt.datetime.now(dt.timezone.utc), seller=SELLER),
+                                       created_at=dt.datetime.now(dt.UTC), seller=SELLER),
                                ec_signer, env=QrEnvironment.TEST, mode=OfflineMode.OFFLINE24)
         result = await correct_rejected_invoice(uplink.store, uplink.client, bad, fixed.xml)
         assert result.corrected_sha256_b64 == fixed.sha256_b64
@@ -95,5 +96,49 @@ async def test_latarnia_failure_extends_the_deadline_as_in_the_official_example(
         status = await uplink.refresh_status(force=True)
         assert status.oldest_deadline is None and status.alarms == ()  # total failure: no obligation
     finally:
+        await close()
+        await issuer.close()
+
+
+async def test_technical_correction_accepted_while_its_upo_cannot_be_fetched_is_recorded_accepted(
+        sim, tmp_path, ec_signer):
+    """Issue #17: KSeF's acceptance is recorded at once; the UPO (of the corrected file) follows via the uplink."""
+    from domain_factories import SELLER, invoice, line
+
+    db = tmp_path / "outbox.db"
+    issuer = await OutboxStore.open(db)
+    [bad] = await issue_invoices(issuer, ec_signer, 1, prefix="BAD", broken=True)
+    uplink, close = await open_uplink(db, sim.env, context=CONTEXT, token_provider=lambda: TOKEN,
+                                      config=FAST, timeout_s=5)
+    uplink.start()
+    try:
+        counts = await wait_drained(issuer, 30)
+        assert counts["rejected"] == 1, counts
+        rec = await issuer.get(bad)
+        fixed = issue_document(invoice(line(price="1.99"), number=rec.number, issue_date=rec.issue_date,
+                                       created_at=dt.datetime.now(dt.UTC), seller=SELLER),
+                               ec_signer, env=QrEnvironment.TEST, mode=OfflineMode.OFFLINE24)
+        for rule in ("GET storage/upo/*=503", "GET sessions/*/upo=503", "GET sessions/*/upo/*=503"):
+            await sim.admin("POST", "/admin/faults", {"rule": rule})
+        result = await correct_rejected_invoice(uplink.store, uplink.client, bad, fixed.xml)
+        assert result.upo is None and result.ksef_number
+        now = await issuer.get(bad)
+        assert now.state.value == "accepted" and now.ksef_number == result.ksef_number  # not left 'rejected'
+        tc = await issuer.technical_correction(bad)
+        assert tc is not None and tc.upo is None and tc.sha256 == fixed.sha256
+
+        await sim.admin("DELETE", "/admin/faults")
+        uplink.notify()
+        for _ in range(200):
+            if (await issuer.get(bad)).state.value == "confirmed":
+                break
+            await asyncio.sleep(0.1)
+        done = await issuer.get(bad)
+        assert done.state.value == "confirmed", done.state
+        tc = await issuer.technical_correction(bad)
+        assert tc is not None and tc.upo is not None and fixed.sha256_b64.encode() in tc.upo
+        assert rec.sha256 != fixed.sha256 and base64.b64encode(rec.sha256) not in tc.upo
+    finally:
+        await uplink.stop()
         await close()
         await issuer.close()

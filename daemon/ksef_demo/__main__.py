@@ -47,6 +47,7 @@ from ksef_demo.stack import (
     Stack,
     running_stack,
 )
+from ksef_edge.civil_time import warsaw_date
 
 # -------------------------------------------------------------------------------------- the steps
 
@@ -225,7 +226,7 @@ def run_demo(out: Path, *, serve: bool = False, port: int | None = None, say: Ca
     _clean_outputs(out)
     with running_stack(out / "logs", port=port, say=say) as stack:
         say("• issuing invoices through the API (POST /v1/invoices) and printing the receipts")
-        issued, skipped = issue_all(stack, demo_sales(dt.date.today()), say)
+        issued, skipped = issue_all(stack, demo_sales(warsaw_date(dt.datetime.now(dt.timezone.utc))), say)
         if not issued:
             raise DemoError("the API refused every demo invoice; see " + str(out / "logs" / "ksef-edge.log"))
         say("• waiting for the uplink to send them to the KSeF simulator")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ksef_demo.offline import DEMO_SELLER
+from ksef_edge.civil_time import warsaw_date
 
 POS_ID = "DEMO1"
 START_TIMEOUT_S = 30.0
@@ -207,13 +208,16 @@ environment = "simulator"
 api_base_url = "{sim_api}"
 uplink = "auto"
 """, encoding="utf-8")
+    sample = Path(__file__).resolve().parents[2] / "firmware-config" / "products.example.csv"
+    if sample.exists():  # the shop's product list (the till page reads products.csv next to device.toml)
+        (work / "products.csv").write_bytes(sample.read_bytes())
     return work / "device.toml", pos_token, sink, work / "offline-cert.pem"
 
 
 @contextlib.contextmanager
 def running_stack(logs: Path, *, port: int | None = None, say: Callable[[str], None] = print) -> Iterator[Stack]:
     """Start the simulator and the daemon; stop both (and delete the private files) on exit."""
-    today = dt.date.today()
+    today = warsaw_date(dt.datetime.now(dt.timezone.utc))
     nip = DEMO_SELLER.nip or ""
     logs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ksef-edge-demo-"))

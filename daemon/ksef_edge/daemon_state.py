@@ -14,9 +14,11 @@ from .issuing.invoice_issuer import InvoiceIssuer, utc_now
 from .issuing.invoice_request import InvoiceDraft
 from .issuing.invoice_totals import InvoiceTotals, TotalsCache, TotalsReadError, totals_from_fa3
 from .issuing.kor_issuer import CorrectionIssuer
-from .keystore.certificates import CertificateInfo, load_certificate
+from .keystore.certificates import CertificateInfo, identity_warning, load_certificate
 from .keystore.signing import CertifiedSigner
+from .ksef.system_warning import SYSTEM_WARNINGS
 from .ksef.uplink import Uplink
+from .ksef.upo_check import TALLY
 from .metrics import Metrics
 from .store import InvoiceRecord, OutboxStore
 
@@ -71,6 +73,7 @@ class DaemonState:
     on_issued: list[IssuedHook] = field(default_factory=list)  # (record, draft or None for a KOR), after commit
     uplink: Uplink | None = None  # when running
     backup: BackupView | None = None  # archive.monitor.BackupMonitor when [backup] is configured
+    kod2_alarm: str | None = None  # the last KOD II self-check failure (domain.kod2_check), until an issue succeeds
     _corrections: CorrectionIssuer | None = None
     _certificate_info: CertificateInfo | None = None
     _totals: TotalsCache = field(default_factory=TotalsCache)
@@ -129,6 +132,8 @@ class DaemonState:
             })
         if self.config.clock.require_sync and self.clock_sync() is not ClockSync.SYNCHRONIZED:
             out.append({"code": "clock_unsynchronized", "message": "the clock is not NTP-synchronised and [clock] require_sync is on"})
+        if self.kod2_alarm:
+            out.append({"code": "kod2_signature_invalid", "message": self.kod2_alarm})
         cert = self.certificate
         if now > cert.not_after:
             out.append({"code": "certificate_expired", "message": f"the Offline certificate {cert.serial} expired on {cert.not_after.date()}; install a new one"})
@@ -149,6 +154,8 @@ class DaemonState:
             elif st.last_error_at is not None:
                 out["reachability"] = "unreachable"
             out["uplink"] = st.to_dict()
+        out["system_warning"] = SYSTEM_WARNINGS.to_dict()  # KSeF's X-System-Warning, None when it sent none
+        out["upo_signatures"] = TALLY.to_dict()  # UPO XML signatures checked since start (never blocking)
         return out
 
     async def backup_status(self) -> dict[str, Any]:
@@ -190,8 +197,9 @@ class DaemonState:
         info = self.certificate_info()
         if info.kind != "Offline":
             warnings.append(f"certificate {cert.serial} is of type {info.kind}, not Offline: KOD II needs a KSeF Offline certificate")
-        if info.nip != self.config.seller.nip:
-            warnings.append(f"certificate {cert.serial} names NIP {info.nip}, but this device sells as NIP {self.config.seller.nip}")
+        identity = identity_warning(info, self.config.seller.nip)
+        if identity is not None and identity not in warnings:
+            warnings.append(identity)
         return warnings
 
     def certificate_json(self) -> dict[str, Any]:

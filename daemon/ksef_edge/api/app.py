@@ -17,14 +17,18 @@ from ..civil_time import end_of_day
 from ..clock_sync import ClockSync
 from ..daemon_state import DaemonState
 from ..domain.errors import DomainError, InvoiceError, SchemaError
+from ..domain.kod2_check import Kod2SignatureError
 from ..issuing.errors import MalformedRequestError, RequestError
 from ..issuing.invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from ..issuing.kor_issuer import correction_request_hash
 from ..issuing.kor_lines import invoice_lines
 from ..issuing.kor_request import request_from_body
 from ..issuing.kor_status import correction_status
+from ..issuing.receipts import ReceiptPrinter
 from ..issuing.technical_corrections import technical_correction_json, technical_correction_of
+from ..ksef.upo_check import stored_upo_signature
 from ..metrics import CONTENT_TYPE
+from ..printing.printable import check_receipt_printable
 from ..refusal import Refusal
 from ..store import (
     ClockBehindError,
@@ -126,6 +130,7 @@ async def post_invoice(request: web.Request) -> web.Response:
         key = _idempotency_key(request)
         body = await _json_body(request)
         draft = parse_invoice_request(body)
+        check_receipt_printable(draft, state.config.printer)  # a receipt for every invoice, or 422 before a number
         canonical = canonical_json(body)
         with _issue_errors("invoice", invalid_code="invalid_invoice"):
             issued = await _run_to_commit(state.issuer.issue(
@@ -172,6 +177,8 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
         yield
     except (Refusal, RequestError) as exc:
         state.metrics.refused.labels(code=exc.code).inc()
+        if exc.code == Kod2SignatureError.code:  # an alarm in /v1/status until an issuance succeeds
+            state.kod2_alarm = exc.message
         raise
 
 
@@ -195,6 +202,9 @@ def _issue_errors(document: str, *, invalid_code: str) -> Iterator[None]:
         raise ApiError(
             500, "schema_error", f"the {document} could not be built as valid FA(3); nothing was stored"
         ) from None
+    except Kod2SignatureError as exc:
+        log.error("KOD II signature of certificate %s does not verify: %s; issuance refused", exc.serial, exc.why)
+        raise ApiError(503, exc.code, str(exc)) from None
     except DomainError as exc:
         raise ApiError(422, invalid_code, str(exc)) from None
 
@@ -209,6 +219,7 @@ async def _issued_response(
 ) -> web.Response:
     """201 with the document; a new one is counted and handed to the post-issue hooks, a replay is marked."""
     if created:
+        state.kod2_alarm = None
         state.metrics.issued.inc()
         state.metrics.issue_seconds.observe(time.perf_counter() - started)
         for hook in state.on_issued:  # printer, uplink: the document is committed whatever they do
@@ -331,6 +342,7 @@ async def get_status(request: web.Request) -> web.Response:
         "printer": {
             "state": state.printer.state if state.printer is not None else "not_configured",
             "queue": await state.store.counts_by_print_state(),
+            "status": state.printer.watch.to_dict() if isinstance(state.printer, ReceiptPrinter) else None,
         },
         "corrections": await correction_status(state.store, now),
         "backup": await state.backup_status(),
@@ -394,6 +406,7 @@ async def _full_json(state: DaemonState, r: InvoiceRecord, *, with_original: boo
     """`invoice_json` plus `totals` (from the stored bytes), a technical correction if KSeF holds one,
     and, for a correction invoice (KOR), the invoice it corrects."""
     body = invoice_json(r)
+    body["upo_signature"] = stored_upo_signature(r.upo)  # reported, never blocking (ksef/upo_check.py)
     tc = await technical_correction_of(state.store, r)
     body["technical_correction"] = technical_correction_json(r, tc) if tc is not None else None
     totals = await state.invoice_totals(r)

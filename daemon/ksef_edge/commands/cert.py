@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..command_args.keystore_args import UsageError, add_keystore_arguments, context_from_args, guarded, require_nip
 from ..keystore import install_certificate, installed_declared_type, open_signer, read_installed_certificate
+from ..keystore.certificates import identity_label
 from ..keystore.errors import KeystoreError
 
 
@@ -38,7 +39,7 @@ def _install(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     info, warnings = install_certificate(ctx.keystore, data, seller_nip=nip, declared_type=args.declared_type)
-    print(f"installed {info.kind} certificate {info.serial} for NIP {info.nip} at {ctx.keystore.cert_path}")
+    print(f"installed {info.kind} certificate {info.serial} for {identity_label(info)[1]} at {ctx.keystore.cert_path}")
     for w in warnings:
         print(f"warning: {w}")
     return 0

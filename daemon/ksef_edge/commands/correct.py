@@ -48,7 +48,8 @@ def _run(args: argparse.Namespace) -> int:
     except CorrectRefused as exc:
         print(f"ksef-edge correct: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    print(f"invoice {args.invoice_id} corrected: KSeF accepted the new file as {number}; UPO stored")
+    print(f"invoice {args.invoice_id} corrected: KSeF accepted the new file as {number}; its UPO is stored, "
+          "or fetched by the running daemon when KSeF serves it")
     return 0
 
 

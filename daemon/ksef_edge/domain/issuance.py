@@ -17,6 +17,7 @@ from .. import __version__
 from .deadlines import OfflineMode, upload_deadline
 from .fa3 import build_fa3
 from .invoice import Invoice
+from .kod2_check import verify_kod2_signature
 from .qr import QrEnvironment, b64url, kod1_url_for_hash, kod2_sign_string, kod2_url_with_signature
 from .signer import Signer
 from .totals import Totals, compute_totals
@@ -125,7 +126,9 @@ def seal_document(
         kod1 = kod1_url_for_hash(env, seller_nip, issue_date, hash_b64url)
         serial = signer.certificate_serial
         sign_string = kod2_sign_string(env, ctx_type, ctx_value or seller_nip, seller_nip, serial, hash_b64url)
-        kod2 = kod2_url_with_signature(sign_string, signer.sign(sign_string.encode("utf-8")))
+        signature = signer.sign(sign_string.encode("utf-8"))
+        verify_kod2_signature(signer.certificate_der, serial, sign_string.encode("utf-8"), signature)  # before storing
+        kod2 = kod2_url_with_signature(sign_string, signature)
     deadline = upload_deadline(mode, issue_date, unavailability_end=unavailability_end, failure_ends=failure_ends)
     return Seal(
         xml=xml,

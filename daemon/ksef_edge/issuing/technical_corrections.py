@@ -19,7 +19,7 @@ async def technical_correction_of(store: OutboxStore, record: InvoiceRecord) -> 
     Only an invoice KSeF rejected can have one (`OutboxStore.record_correction` needs `rejected` and
     keeps the row's `reject_code`), so every other invoice skips the query: lists stay one query.
     """
-    if record.state is not InvoiceState.CONFIRMED or record.reject_code is None:
+    if record.state not in (InvoiceState.CONFIRMED, InvoiceState.ACCEPTED) or record.reject_code is None:
         return None
     return await store.technical_correction(record.id)
 
@@ -32,8 +32,8 @@ def technical_correction_json(record: InvoiceRecord, tc: TechnicalCorrection) ->
         "kod2_url": tc.kod2_url,
         "cert_serial": tc.cert_serial,
         "ksef_number": tc.ksef_number,
-        "state": InvoiceState.CONFIRMED.value,  # stored only once KSeF accepted it and returned its UPO
-        "upo_available": True,
+        "state": record.state.value,  # accepted (UPO still to come) or confirmed
+        "upo_available": tc.upo is not None,
         "corrects_rejection": {"code": tc.reject_code or record.reject_code, "reason": record.reject_reason},
         "created_at": tc.created_at.isoformat(),
         "xml": f"/v1/invoices/{record.id}/corrected.xml",

@@ -99,13 +99,24 @@ def open_key(cfg: KeystoreConfig) -> KeyBackend:
 def generate_key(cfg: KeystoreConfig, *, algorithm: str | None = None, force: bool = False) -> KeyBackend:
     """New key in the configured backend; never replaces an existing key unless `force`."""
     algorithm = algorithm or cfg.key_algorithm
+    backend: KeyBackend
     if cfg.backend == "tpm":
         from .tpm_backend import generate_tpm_key
 
-        return generate_tpm_key(cfg.tcti, cfg.key_path, algorithm=algorithm, force=force)
-    from .file_backend import generate_file_key
+        backend = generate_tpm_key(cfg.tcti, cfg.key_path, algorithm=algorithm, force=force)
+    else:
+        from .file_backend import generate_file_key
 
-    return generate_file_key(cfg.key_path, cfg.passphrase_source(), algorithm=algorithm, force=force)
+        backend = generate_file_key(cfg.key_path, cfg.passphrase_source(), algorithm=algorithm, force=force)
+    from .sign_probe import probe_key
+
+    try:  # a key whose KOD II KSeF would not verify is not kept (e.g. a TPM signing PSS with the maximum salt)
+        probe_key(backend, backend_name="TPM" if cfg.backend == "tpm" else "pliku")
+    except BaseException:
+        backend.close()
+        cfg.key_path.unlink(missing_ok=True)
+        raise
+    return backend
 
 
 def read_installed_certificate(cfg: KeystoreConfig) -> CertificateInfo:

@@ -295,7 +295,10 @@ def check_offline_certificate(
 ) -> list[str]:
     """Refuse (CertificateError) a certificate that cannot sign this shop's KOD II; return warnings.
 
-    Checks, in the order a shop owner can act on them: type, NIP, validity, key match.
+    Checks, in the order a shop owner can act on them: type, validity, key match. The subject is an
+    identity, not a permission (ksef-docs `certyfikaty-KSeF.md`: KSeF certificates are bound to no
+    context; `kody-qr.md` shows a person's certificate signing KOD II for a company): a person (PESEL),
+    another NIP or no NIP is accepted with a warning, because KSeF checks that identity's permissions.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -327,18 +330,9 @@ def check_offline_certificate(
             f"certificate {info.serial} lacks the KSeF Offline key usage (nonRepudiation); "
             "accepted because it was declared Offline"
         )
-    if info.nip is None:
-        raise CertificateError(
-            "no_nip_in_certificate",
-            f"certificate {info.serial} (subject {info.subject}) names no NIP (expected 2.5.4.97=VATPL-<NIP>); "
-            "it is not a KSeF certificate of a taxpayer. " + HOW_TO_GET_OFFLINE,
-        )
-    if info.nip != seller_nip:
-        raise CertificateError(
-            "wrong_nip",
-            f"certificate {info.serial} belongs to NIP {info.nip}, but this device issues invoices for NIP "
-            f"{seller_nip}; install the Offline certificate issued for NIP {seller_nip}, or fix seller.nip in the config",
-        )
+    identity = identity_warning(info, seller_nip)
+    if identity is not None:
+        warnings.append(identity)
     if now < info.not_before:
         raise CertificateError(
             "not_yet_valid",
@@ -365,3 +359,40 @@ def check_offline_certificate(
             "install the certificate KSeF issued for this device's CSR (`ksef-edge key csr`), or enrol a new one",
         )
     return warnings
+
+
+_PESEL_IN_ATTR = re.compile(r"^PNOPL-(\d{11})$")
+
+
+def pesel_from_subject(attrs: tuple[tuple[str, str], ...]) -> str | None:
+    """PESEL of a person's KSeF certificate (serialNumber=PNOPL-<PESEL>, ETSI EN 319 412-1 semantics)."""
+    for oid, value in attrs:
+        if oid == OID_SERIAL_NUMBER:
+            m = _PESEL_IN_ATTR.match(value.strip())
+            if m:
+                return m.group(1)
+    return None
+
+
+def identity_label(info: CertificateInfo) -> tuple[str, str]:
+    """(Polish, English) name of whom the certificate identifies; a PESEL shows only its last 4 digits."""
+    pesel = pesel_from_subject(info.subject_attributes)
+    if pesel is not None:
+        return f"osoby fizycznej (PESEL …{pesel[-4:]})", f"a person (PESEL …{pesel[-4:]})"
+    if info.nip is not None:
+        return f"podmiotu o NIP {info.nip}", f"NIP {info.nip}"
+    return f"podmiotu bez NIP ({info.subject})", f"an identity without a NIP ({info.subject})"
+
+
+def identity_warning(info: CertificateInfo, seller_nip: str) -> str | None:
+    """None when the certificate names the seller's NIP; otherwise what KSeF will check, in Polish and English."""
+    if info.nip == seller_nip:
+        return None
+    pl, en = identity_label(info)
+    return (
+        f"Certyfikat {info.serial} należy do {pl}, a nie do sprzedawcy (NIP {seller_nip}). KSeF sprawdzi, czy ta "
+        f"tożsamość ma uprawnienie do wystawiania faktur sprzedawcy NIP {seller_nip}; bez niego KOD II nie "
+        "potwierdzi wystawcy u nabywcy, a KSeF może odrzucić faktury. Sprawdź uprawnienia w KSeF (moduł "
+        f"'Uprawnienia'). / Certificate {info.serial} identifies {en}, not the seller NIP {seller_nip}: KSeF will "
+        f"check this identity's permissions for the seller."
+    )

@@ -39,6 +39,8 @@ from .models import (
     parse_datetime,
 )
 from .pacer import Limit, Pacer
+from .public_keys import PublicKeyCache
+from .system_warning import SYSTEM_WARNINGS
 from .uplink_clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -129,7 +131,7 @@ class KsefClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._http = http
         self._own_http = http is None
-        self._keys: list[MfPublicKey] = []
+        self._keys = PublicKeyCache()  # refreshed daily and before a cached key's validTo (public_keys.py)
         self._tokens: _Tokens | None = None
         self._auth_lock = asyncio.Lock()
         self.throttled = 0  # 429 answers received: should stay 0 when the pacer follows the limits
@@ -187,6 +189,7 @@ class KsefClient:
                 ) as resp:
                     body = await resp.read()
                     status, resp_headers = resp.status, resp.headers
+                    SYSTEM_WARNINGS.note(resp_headers, url.split("?")[0])
             except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
                 raise KsefUnavailable(f"{method} {url.split('?')[0]}: {type(exc).__name__}: {exc}") from exc
             finally:
@@ -240,10 +243,13 @@ class KsefClient:
     # ---- MF public keys ----------------------------------------------------------------------
 
     async def public_keys(self, *, refresh: bool = False) -> list[MfPublicKey]:
-        if refresh or not self._keys:
-            body = await self._json("GET", "/security/public-key-certificates", group="other", auth=False)
-            self._keys = [MfPublicKey.from_api(item) for item in body]
-        return self._keys
+        return await self._keys.get(self._fetch_public_keys, self.clock.now(), refresh=refresh)
+
+    async def _fetch_public_keys(self) -> list[MfPublicKey]:
+        body = await self._json("GET", "/security/public-key-certificates", group="other", auth=False)
+        if not isinstance(body, list):
+            raise KsefProtocolError("GET /security/public-key-certificates: answer is not a list")
+        return [MfPublicKey.from_api(item) for item in body]
 
     async def _key(self, usage: str, *, refresh: bool = False) -> MfPublicKey:
         return pick_public_key(await self.public_keys(refresh=refresh), usage, self.clock.now())

@@ -51,7 +51,7 @@ class MfPublicKey:
                 usage=tuple(item["usage"]),
                 valid_from=_parse_dt(item["validFrom"]),
                 valid_to=_parse_dt(item["validTo"]),
-                certificate_der=base64.b64decode(item["certificate"]),
+                certificate_der=base64.b64decode(item["certificate"], validate=True),  # never skip junk silently
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise KsefProtocolError(f"MF public key entry is malformed: {exc}") from exc

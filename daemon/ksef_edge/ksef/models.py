@@ -78,7 +78,7 @@ class InvoiceStatus:
             status = item["status"]
             return cls(
                 reference_number=str(item["referenceNumber"]),
-                invoice_hash=str(item["invoiceHash"]),
+                invoice_hash=str(item.get("invoiceHash") or ""),  # required, yet absent from MF's own example
                 code=int(status["code"]),
                 description=str(status.get("description", "")),
                 details=tuple(status.get("details") or ()),

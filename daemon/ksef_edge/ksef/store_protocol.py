@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Protocol, Sequence
 
-from ..store.records import InvoiceRecord, InvoiceState
+from ..store.records import InvoiceRecord, InvoiceState, TechnicalCorrection
 
 
 class UplinkStore(Protocol):
@@ -49,8 +49,12 @@ class UplinkStore(Protocol):
         """A deadline moved later by an announced failure (stored, so upload order and restarts see it)."""
         ...
 
+    async def technical_correction(self, invoice_id: int) -> TechnicalCorrection | None:
+        """The accepted technical correction of an invoice (its UPO names the corrected file's hash)."""
+        ...
+
     async def record_correction(
-        self, invoice_id: int, *, xml: bytes, ksef_number: str, upo: bytes, session_ref: str, invoice_ref: str,
+        self, invoice_id: int, *, xml: bytes, ksef_number: str, upo: bytes | None, session_ref: str, invoice_ref: str,
         kod1_url: str | None = None, kod2_url: str | None = None, cert_serial: str | None = None,
     ) -> InvoiceRecord:
         """KSeF accepted a technical correction of a `rejected` invoice: store the accepted file."""

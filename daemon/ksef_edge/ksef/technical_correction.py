@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from ..domain.ksef_number import validate_ksef_number
-from ..store.records import InvoiceState
+from ..store.records import InvoiceRecord, InvoiceState
 from .client import KsefClient
 from .crypto import sha256_b64
 from .errors import KsefHttpError, KsefProtocolError, KsefUnavailable
@@ -37,7 +37,7 @@ class CorrectionResult:
     session_ref: str
     invoice_ref: str
     ksef_number: str
-    upo: bytes
+    upo: bytes | None  # None: KSeF accepted the file but its UPO could not be fetched yet (the uplink will)
     corrected_sha256_b64: str
 
 
@@ -78,19 +78,35 @@ async def send_technical_correction(
         if entry.code != 200:
             raise CorrectionError(str(entry.code), entry.reason)
         ksef_number = validate_ksef_number(entry.ksef_number or "")
-        upo = await (client.download_upo(entry.upo_download_url) if entry.upo_download_url
-                     else client.invoice_upo(ref, invoice_ref))
-        check_upo(upo.xml, invoice_hash_b64=new_hash, ksef_number=ksef_number)
+        upo_xml: bytes | None = None
+        try:  # KSeF has accepted it (200): its UPO is evidence to collect, not a condition of the acceptance
+            upo = await (client.download_upo(entry.upo_download_url) if entry.upo_download_url
+                         else client.invoice_upo(ref, invoice_ref))
+            check_upo(upo.xml, invoice_hash_b64=new_hash, ksef_number=ksef_number)
+            upo_xml = upo.xml
+        except (KsefHttpError, KsefUnavailable, KsefProtocolError) as exc:
+            log.warning("technical correction %s accepted; its UPO is not available yet (%s): the uplink "
+                        "will fetch it", ksef_number, exc)
     finally:
         try:
             await client.close_online_session(ref)
         except (KsefHttpError, KsefUnavailable) as exc:
             log.info("correction session %s not closed: %s", ref, exc)
     log.info("technical correction accepted as %s (corrects %s)", ksef_number, original_b64)
-    return CorrectionResult(ref, invoice_ref, ksef_number, upo.xml, new_hash)
+    return CorrectionResult(ref, invoice_ref, ksef_number, upo_xml, new_hash)
 
 
-__all__ = ["CorrectionError", "CorrectionResult", "send_technical_correction", "KsefProtocolError"]
+async def expected_upo_hash(store: UplinkStore, rec: InvoiceRecord) -> str:
+    """The hash a UPO must name for `rec`: its own bytes', or, after a technical correction, the corrected file's."""
+    if rec.reject_code is not None:  # only a once-rejected invoice can have a technical correction
+        tc = await store.technical_correction(rec.id)
+        if tc is not None:
+            return base64.b64encode(tc.sha256).decode("ascii")
+    return base64.b64encode(rec.sha256).decode("ascii")
+
+
+__all__ = ["CorrectionError", "CorrectionResult", "KsefProtocolError", "correct_rejected_invoice",
+           "expected_upo_hash", "send_technical_correction"]
 
 
 async def correct_rejected_invoice(store: UplinkStore, client: KsefClient, invoice_id: int,

@@ -17,7 +17,8 @@ import random
 from ..store.records import InvoiceRecord, InvoiceState
 from .errors import KsefHttpError, KsefProtocolError, KsefUnavailable
 from .models import InvoiceStatus
-from .uplink_shared import RecentTimes, UplinkParts, b64, by_session
+from .technical_correction import expected_upo_hash
+from .uplink_shared import RecentTimes, UplinkParts, by_session
 from .upo_check import check_upo
 
 log = logging.getLogger("ksef_edge.ksef.uplink")
@@ -90,7 +91,7 @@ class UpoFetcher:
         url = url or self._url(ref, ksef_number)
         try:
             upo = await (client.download_upo(url) if url else client.invoice_upo_by_ksef_number(ref, ksef_number))
-            check_upo(upo.xml, invoice_hash_b64=b64(rec.sha256), ksef_number=ksef_number)
+            check_upo(upo.xml, invoice_hash_b64=await expected_upo_hash(self._p.store, rec), ksef_number=ksef_number)
         except (KsefHttpError, KsefUnavailable) as exc:
             if url and isinstance(exc, KsefHttpError) and exc.status in (403, 404):
                 self._urls.get(ref, {}).pop(ksef_number, None)  # expired/revoked URL: get a fresh one

@@ -25,7 +25,7 @@ class CorrectedFiles(OutboxReads):
         *,
         xml: bytes,
         ksef_number: str,
-        upo: bytes,
+        upo: bytes | None,
         session_ref: str,
         invoice_ref: str,
         kod1_url: str | None = None,
@@ -37,14 +37,16 @@ class CorrectedFiles(OutboxReads):
         The corrected bytes, their SHA-256 and their own KOD I / KOD II (computed by the caller from
         THESE bytes) go into `technical_corrections`; the invoice row keeps the bytes signed and
         printed at the till and becomes `confirmed` with the correction's KSeF number and UPO, in one
-        transaction. Returns the updated invoice.
+        transaction. Returns the updated invoice. `upo` None: KSeF accepted it but its UPO could not be
+        fetched yet; the invoice is then `accepted` and the uplink fetches the UPO (issue #17).
         """
 
         require_text(ksef_number, "ksef_number")
         require_text(session_ref, "session_ref")
         require_text(invoice_ref, "invoice_ref")
-        if not xml or not upo:
+        if not xml or upo == b"":
             raise InvalidTransitionError(f"invoice {invoice_id}: the corrected XML and its UPO must be non-empty")
+        state = InvoiceState.CONFIRMED.value if upo else InvoiceState.ACCEPTED.value
         digest = hashlib.sha256(bytes(xml)).digest()
         now = utc_text(dt.datetime.now(dt.timezone.utc))
         def record(conn: sqlite3.Connection) -> None:
@@ -61,13 +63,13 @@ class CorrectedFiles(OutboxReads):
                 "INSERT INTO technical_corrections (invoice_id, xml, sha256, kod1_url, kod2_url, cert_serial, "
                 "ksef_number, upo, session_ref, invoice_ref, reject_code, created_at) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (invoice_id, bytes(xml), digest, kod1_url, kod2_url, cert_serial, ksef_number, bytes(upo),
+                (invoice_id, bytes(xml), digest, kod1_url, kod2_url, cert_serial, ksef_number, bytes(upo or b""),
                  session_ref, invoice_ref, row[2], now),
-            )
+            )  # b"": the UPO is still to come; readers then take the invoice row's (set by mark_confirmed)
             conn.execute(
-                "UPDATE invoices SET state = 'confirmed', ksef_number = ?, upo = ?, ksef_session_ref = ?, "
+                "UPDATE invoices SET state = ?, ksef_number = ?, upo = ?, ksef_session_ref = ?, "
                 "ksef_invoice_ref = ?, updated_at = ? WHERE id = ?",
-                (ksef_number, bytes(upo), session_ref, invoice_ref, now, invoice_id),
+                (state, ksef_number, bytes(upo) if upo else None, session_ref, invoice_ref, now, invoice_id),
             )
 
         await self._write_transaction(record)
@@ -77,8 +79,9 @@ class CorrectedFiles(OutboxReads):
     async def technical_correction(self, invoice_id: int) -> TechnicalCorrection | None:
         """The accepted technical correction of an invoice, if there is one."""
         async with self._reader.execute(
-            "SELECT invoice_id, xml, sha256, kod1_url, kod2_url, cert_serial, ksef_number, upo, session_ref, "
-            "invoice_ref, reject_code, created_at FROM technical_corrections WHERE invoice_id = ?",
+            "SELECT t.invoice_id, t.xml, t.sha256, t.kod1_url, t.kod2_url, t.cert_serial, t.ksef_number, "
+            "coalesce(nullif(t.upo, x''), i.upo), t.session_ref, t.invoice_ref, t.reject_code, t.created_at "
+            "FROM technical_corrections t JOIN invoices i ON i.id = t.invoice_id WHERE t.invoice_id = ?",
             (invoice_id,),
         ) as cur:
             row = await cur.fetchone()
@@ -86,6 +89,7 @@ class CorrectedFiles(OutboxReads):
             return None
         return TechnicalCorrection(
             invoice_id=row[0], xml=bytes(row[1]), sha256=bytes(row[2]), kod1_url=row[3], kod2_url=row[4],
-            cert_serial=row[5], ksef_number=row[6], upo=bytes(row[7]), session_ref=row[8], invoice_ref=row[9],
+            cert_serial=row[5], ksef_number=row[6], upo=bytes(row[7]) if row[7] else None, session_ref=row[8],
+            invoice_ref=row[9],
             reject_code=row[10], created_at=dt.datetime.fromisoformat(row[11]),
         )

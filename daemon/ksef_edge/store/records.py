@@ -91,7 +91,7 @@ class TechnicalCorrection:
     kod2_url: str | None
     cert_serial: str | None
     ksef_number: str
-    upo: bytes
+    upo: bytes | None  # None while KSeF's UPO of the accepted correction is still to be fetched
     session_ref: str
     invoice_ref: str
     reject_code: str | None
