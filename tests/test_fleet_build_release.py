@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import subprocess
 import sys
 import tarfile
@@ -23,8 +24,17 @@ def build(out: Path, *args: str) -> Path:
 
 
 def unpack(tarball: Path, dest: Path) -> Path:
+    """Extract safely on every supported Python: Debian 12's 3.11.2 has no extractall(filter=...)."""
     with tarfile.open(tarball) as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):  # 3.11.4+, 3.12+
+            tar.extractall(dest, filter="data")
+        else:
+            root = dest.resolve()
+            for member in tar.getmembers():
+                target = (dest / member.name).resolve()
+                assert member.isfile() or member.isdir(), f"unexpected member type: {member.name}"
+                assert target == root or root in target.parents, f"member escapes the destination: {member.name}"
+            tar.extractall(dest)  # every member was checked above
     (top,) = dest.iterdir()
     return top
 
@@ -66,3 +76,12 @@ def test_full_release_installs_offline_into_a_fresh_venv(tmp_path: Path):
     subprocess.run([*pip, "--no-deps", str(top / "wheels" / manifest["wheel"])], check=True, env=env, timeout=300)
     out = subprocess.run([str(venv / "bin/ksef-edge"), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ksef-edge 0.0.1"
+
+
+@pytest.mark.skipif(platform.machine() == "aarch64", reason="on aarch64 --arch arm64 is a native build")
+def test_arch_build_refuses_another_source_tree(tmp_path: Path):
+    """`--arch arm64` builds this checkout inside the aarch64 root (scripts/test-arm64 runs it for real);
+    it says so instead of silently building something else."""
+    proc = subprocess.run([sys.executable, str(BUILD), "--out", str(tmp_path), "--arch", "arm64", "--source",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--source is not supported" in proc.stderr

@@ -23,9 +23,11 @@ from ksef_demo.offline import DEMO_SELLER
 from ksef_edge.civil_time import warsaw_date
 
 POS_ID = "DEMO1"
-START_TIMEOUT_S = 30.0
-PRINT_TIMEOUT_S = 15.0
-UPLINK_TIMEOUT_S = 90.0
+# KSEF_EDGE_DEMO_SLOWDOWN stretches the waits on a slow machine (scripts/test-arm64 under qemu-user: ~15).
+SLOWDOWN = max(1.0, float(os.environ.get("KSEF_EDGE_DEMO_SLOWDOWN") or 1))
+START_TIMEOUT_S = 30.0 * SLOWDOWN
+PRINT_TIMEOUT_S = 15.0 * SLOWDOWN
+UPLINK_TIMEOUT_S = 90.0 * SLOWDOWN
 FINAL_STATES = ("confirmed", "rejected")
 IN_KSEF_STATES = ("accepted", "confirmed")
 

@@ -35,6 +35,7 @@ from .domain.signer import Signer
 from .issuing.invoice_issuer import InvoiceIssuer, utc_now
 from .keystore.certificates import load_certificate
 from .keystore.signing import CertifiedSigner
+from .logfields import logfmt_fields, set_till
 from .metrics import Metrics
 from .store import OutboxStore
 
@@ -85,7 +86,7 @@ class _LogfmtFormatter(logging.Formatter):
         line = (
             f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
             f'logger={record.name} msg="{msg}"'
-        )
+        ) + logfmt_fields(record)
         if record.exc_info:
             line += " exc=" + repr(self.formatException(record.exc_info))
         return line
@@ -219,9 +220,11 @@ class Daemon:
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
         from .issuing.receipts import ReceiptPrinter
+        from .printing.metrics import PrinterCollector
 
         printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
         self.state.printer = printer
+        self.state.metrics.registry.register(PrinterCollector(printer.queue))  # ksef_edge_printer_* at /metrics
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())
 
@@ -274,7 +277,7 @@ class Daemon:
         )
         self._uplink_close = close
         self.state.uplink = uplink
-        self.state.metrics.include(uplink.metrics.registry)  # ksef_uplink_* at the daemon's /metrics
+        self.state.metrics.include(uplink.metrics.registry)  # ksef_edge_uplink_* at the daemon's /metrics
         self.state.on_issued.append(lambda record, draft: uplink.notify())
         uplink.start()
         log.info("uplink started (%s, %s)", name, ksef.api_base_url)
@@ -359,6 +362,7 @@ async def run_daemon(config: Config) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    set_till(config.device.pos_id)  # TILL on every log record (journald field / logfmt pair)
     daemon = Daemon(config)
     await daemon.start()
     sd_notify(f"READY=1\nSTATUS=issuing invoices (ksef-edge {__version__})\nMAINPID={os.getpid()}")

@@ -27,6 +27,7 @@ from ..issuing.kor_status import correction_status
 from ..issuing.receipts import ReceiptPrinter
 from ..issuing.technical_corrections import technical_correction_json, technical_correction_of
 from ..ksef.upo_check import stored_upo_signature
+from ..logfields import ERROR_CODE, invoice_fields
 from ..metrics import CONTENT_TYPE
 from ..printing.printable import check_receipt_printable
 from ..refusal import Refusal
@@ -140,7 +141,7 @@ async def post_invoice(request: web.Request) -> web.Response:
     if issued.totals is not None:  # the document just built: the 201 needs no re-read and no re-parse
         state.remember_totals(record, issued.totals)
     if created:
-        log.info("issued invoice id=%s number=%s", record.id, record.number)
+        log.info("issued invoice %s", record.number, extra=invoice_fields(record, "issued", kind="VAT"))
     return await _issued_response(state, record, created, started, draft, document="invoice")
 
 
@@ -166,7 +167,8 @@ async def post_correction(request: web.Request) -> web.Response:
             except NotFoundError as exc:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
     if created:
-        log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
+        log.info("issued correction %s of invoice id=%s", record.number, record.corrects_id,
+                 extra=invoice_fields(record, "issued", kind="KOR"))
     return await _issued_response(state, record, created, started, None, document="correction")
 
 
@@ -177,6 +179,7 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
         yield
     except (Refusal, RequestError) as exc:
         state.metrics.refused.labels(code=exc.code).inc()
+        log.info("issue refused: %s", exc.code, extra={ERROR_CODE: exc.code})
         if exc.code == Kod2SignatureError.code:  # an alarm in /v1/status until an issuance succeeds
             state.kod2_alarm = exc.message
         raise
@@ -360,6 +363,8 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     m = state.metrics
+    if state.uplink is not None:  # first: it persists the effective deadlines read below (cached 5 s)
+        await state.uplink.refresh_status()
     for name, n in (await state.store.counts_by_state()).items():
         m.invoices.labels(state=name).set(n)
     deadline = await state.store.nearest_deadline()
@@ -370,8 +375,6 @@ async def metrics(request: web.Request) -> web.Response:
     corrections = await correction_status(state.store, state.now())
     m.corrections_waiting.set(corrections["waiting"])
     m.corrections_at_risk.set(len(corrections["alarms"]))
-    if state.uplink is not None:  # its queue/alarm/deadline gauges are set by its status refresh (cached 5 s)
-        await state.uplink.refresh_status()
     if state.backup is not None:  # ksef_edge_backup_* are set by the monitor's refresh (throttled to 5 s)
         await state.backup_status()
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})

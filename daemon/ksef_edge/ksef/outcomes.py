@@ -9,6 +9,7 @@ from typing import Awaitable, Callable
 from ..domain.errors import KsefNumberError
 from ..domain.ksef_number import validate_ksef_number
 from ..store.records import InvoiceRecord
+from . import uplink_log
 from .errors import KsefProtocolError
 from .models import InvoiceStatus
 from .uplink_shared import UplinkParts, b64
@@ -92,6 +93,7 @@ class Outcomes:
 
     async def _accepted(self, rec: InvoiceRecord, ksef_number: str) -> None:
         self._p.metrics.accepted.inc()
+        uplink_log.accepted(rec, ksef_number)
         self._p.progress.success()
         if self._on_accepted is not None:
             try:
@@ -102,5 +104,4 @@ class Outcomes:
     async def reject(self, rec: InvoiceRecord, code: str, reason: str) -> None:
         await self._p.store.mark_rejected(rec.id, code, reason)
         self._p.metrics.rejected.inc()
-        log.error("ALARM: KSeF rejected invoice %s (%s: %s); a technical correction is needed",
-                  rec.number, code, reason)
+        uplink_log.rejected(rec, code, reason)

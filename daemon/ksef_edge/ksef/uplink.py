@@ -22,8 +22,9 @@ import datetime as dt
 import logging
 import random
 
-from ..civil_time import end_of_day, warsaw_date
+from ..civil_time import end_of_day
 from ..store.records import InvoiceRecord, InvoiceState
+from . import uplink_log
 from .availability import Availability, EffectiveDeadline
 from .client import KsefClient
 from .errors import KsefAuthError, KsefError, KsefHttpError, KsefUnavailable
@@ -205,7 +206,6 @@ class Uplink:
         self._next_status = now + self.config.status_interval_s
         counts = await self.store.counts_by_state()
         wall = self.clock.now()
-        today = warsaw_date(wall)
         alarms: list[DeadlineAlarm] = []
         oldest: dt.date | None = None
         for state in (InvoiceState.ISSUED, InvoiceState.SENDING, InvoiceState.REJECTED):
@@ -231,15 +231,10 @@ class Uplink:
             group = [a for a in new if a.level == level]
             if group:
                 first = min(group, key=lambda a: (a.deadline or dt.date.max, a.invoice_id))
-                log.error("ALARM %s: %d invoice(s), e.g. %s (deadline %s) %s", level, len(group), first.number,
-                          first.deadline, first.detail)
+                uplink_log.alarm(level, len(group), first)
         self._alarmed = {(a.invoice_id, a.level) for a in alarms}
-        for name, n in counts.items():
-            self.metrics.queue.labels(state=name).set(n)
         for level in ("at_risk", "overdue", "rejected"):
             self.metrics.alarms.labels(level=level).set(sum(1 for a in alarms if a.level == level))
-        if oldest is not None:
-            self.metrics.oldest_deadline_days.set((oldest - today).days)
         self._status = UplinkStatus(
             running=self._task is not None and not self._task.done() and not self._stop.is_set(),
             queue=counts,

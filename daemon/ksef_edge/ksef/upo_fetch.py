@@ -15,6 +15,7 @@ import logging
 import random
 
 from ..store.records import InvoiceRecord, InvoiceState
+from . import uplink_log
 from .errors import KsefHttpError, KsefProtocolError, KsefUnavailable
 from .models import InvoiceStatus
 from .technical_correction import expected_upo_hash
@@ -75,11 +76,14 @@ class UpoFetcher:
 
         results = await asyncio.gather(*(one(*item) for item in items), return_exceptions=True)
         upos = [(rec.id, r) for (rec, _, _), r in zip(items, results) if isinstance(r, bytes)]
+        stored = [(rec, number) for (rec, number, _), r in zip(items, results) if isinstance(r, bytes)]
         if len(upos) > 1:
             await self._p.store.mark_confirmed_many(upos)
         else:
             for invoice_id, upo in upos:
                 await self._p.store.mark_confirmed(invoice_id, upo)
+        for rec, number in stored:
+            uplink_log.confirmed(rec, number)
         crashed = next((r for r in results if isinstance(r, BaseException)), None)
         if crashed is not None:  # not a download failure (those are handled per invoice): the step's business
             raise crashed
