@@ -28,6 +28,7 @@ from aiohttp import web
 
 from . import __version__
 from .api.app import build_app
+from .api.stopping import STOPPING_KEY
 from .config import Config
 from .daemon_state import CertificateStatus, DaemonState
 from .domain.fa3 import compile_schemas
@@ -47,6 +48,10 @@ except ImportError:  # pragma: no cover - depends on the machine
     _sd_daemon = None
 
 WATCHDOG_PING_TIMEOUT_S = 2.0
+# A stop waits this long for the uplink's current step, then abandons it (state is written before
+# every KSeF request, so the next start resumes it): well inside the unit's TimeoutStopSec, KSeF
+# reachable or not (issue #25: a stop during an outage used to take 30 s and end in SIGKILL).
+UPLINK_STOP_S = 2.0
 REPRINT_ON_ACCEPT_MAX_AGE = dt.timedelta(hours=1)  # [printer] reprint_on_accept: only while the customer may be there
 
 
@@ -187,7 +192,9 @@ class Daemon:
             await self._start_uplink()  # opens its own store connections first (their crash recovery runs now)
             await self._start_printer()
             await self._start_backups()
-            await self._listen(build_app(self.state))
+            app = build_app(self.state)
+            app[STOPPING_KEY] = self.stopping  # from the first moment of a stop, issuing answers 503
+            await self._listen(app)
         except BaseException:
             await self.stop()
             raise
@@ -254,6 +261,7 @@ class Daemon:
         from .keystore.errors import KeystoreError
         from .keystore.token_store import load_token
         from .ksef.models import ContextIdentifier, environment_for
+        from .ksef.recovery import recover_then_start
         from .ksef.runner import open_uplink
 
         try:
@@ -279,7 +287,9 @@ class Daemon:
         self.state.uplink = uplink
         self.state.metrics.include(uplink.metrics.registry)  # ksef_edge_uplink_* at the daemon's /metrics
         self.state.on_issued.append(lambda record, draft: uplink.notify())
-        uplink.start()
+        # after a restore, ask KSeF in bulk what it already holds before uploading (ksef/recovery.py)
+        self.add_background("recover", recover_then_start(Path(self.config.store.path), uplink.client,
+                                                          seller_nip=self.config.seller.nip, start=uplink.start))
         log.info("uplink started (%s, %s)", name, ksef.api_base_url)
 
     async def _on_accepted(self, invoice_id: int, ksef_number: str) -> None:
@@ -318,7 +328,7 @@ class Daemon:
         state = self.state
         if state is not None and state.uplink is not None:
             with contextlib.suppress(Exception):
-                await state.uplink.stop()
+                await state.uplink.stop(timeout_s=UPLINK_STOP_S)
             state.uplink = None
         if self._uplink_close is not None:
             with contextlib.suppress(Exception):

@@ -42,6 +42,7 @@ from ..store import (
 )
 from ..web import register_pages
 from .errors import ApiError, error_response
+from .stopping import refuse_while_stopping
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -55,7 +56,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(state: DaemonState) -> web.Application:
     app = web.Application(
-        middlewares=[_errors_middleware, _auth_middleware],
+        middlewares=[_errors_middleware, _auth_middleware, refuse_while_stopping],
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state

@@ -18,6 +18,7 @@ own their state: `sending.Sender` (online/batch sessions), `in_flight.InFlightRe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -43,6 +44,7 @@ __all__ = ["Uplink", "UplinkConfig"]
 
 log = logging.getLogger(__name__)
 
+STOP_CLEANUP_S = 1.0  # after a cancelled stop, at most this long for the task's own clean-up
 
 class Uplink:
     """Background task. `start()` / `await stop()`; `notify()` after each issued invoice."""
@@ -107,10 +109,9 @@ class Uplink:
             await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
         except asyncio.TimeoutError:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # the task's `finally` may itself wait on KSeF (closing the session): cancel that too
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._task, STOP_CLEANUP_S)
 
     async def run(self) -> None:
         log.info("uplink started")

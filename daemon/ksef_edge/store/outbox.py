@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from .corrected_files import CorrectedFiles
+from .incarnation import read_incarnation
 from .migrations import MIGRATIONS, Migration, migrate_sync
 from .open_errors import open_error
 from .outbox_base import OutboxBase
@@ -88,6 +89,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
             raise
         store = cls(path, writer, reader)
         store.schema_version = version
+        store.incarnation = await writer.run(read_incarnation)  # fixed while open: restores need it closed
         try:
             await store._recover()
         except (sqlite3.Error, OSError) as exc:

@@ -29,6 +29,7 @@ class OutboxBase:
         self._writer = writer
         self._reader = SerialReader(reader)
         self.schema_version = 0
+        self.incarnation = 1  # numbering incarnation (store/incarnation.py), read at open
         self.storage_full: StorageFullError | None = None  # the last write failed for lack of space
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
