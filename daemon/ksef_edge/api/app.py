@@ -35,6 +35,7 @@ from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
+from .request_body import read_body
 from .technical_correction import technical_correction_json, technical_correction_of
 from .state import DaemonState
 
@@ -421,14 +422,7 @@ async def _json_body(request: web.Request) -> Any:
             415, "unsupported_media_type",
             f"send JSON with Content-Type: application/json (got {request.content_type})",
         )
-    limit = state.config.api.body_bytes_max
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "body_too_large", f"request body is {request.content_length} bytes; the limit is {limit}")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes") from None
-    return parse_body(raw)
+    return parse_body(await read_body(request, state.config.api.body_bytes_max))
 
 
 def _end_of_day_ts(day: dt.date) -> float:
