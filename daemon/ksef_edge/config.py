@@ -95,6 +95,11 @@ class ApiConfig:
     unix_socket: Path | None = None
     body_bytes_max: int = 65536
     shutdown_timeout_s: float = 10.0
+    # bounded resources (api/connections.py): a cap, request-head/body deadlines, keep-alive limits
+    connections_max: int = 256
+    header_timeout_s: float = 10.0  # a complete request head within this (also the keep-alive idle limit)
+    body_timeout_s: float = 30.0
+    keepalive_requests_max: int = 1000
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
         raise ConfigError("api.listen_port", "must be 1..65535")
     if not 1024 <= api.body_bytes_max <= 1 << 20:
         raise ConfigError("api.body_bytes_max", "must be between 1024 and 1048576 bytes")
+    _check_api_limits(api)
 
     store = _build(StoreConfig, raw["store"], "store", base_dir)
 
@@ -257,6 +263,16 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def _check_api_limits(api: ApiConfig) -> None:
+    if not 16 <= api.connections_max <= 16384:
+        raise ConfigError("api.connections_max", "must be 16..16384 (the unit's LimitNOFILE must exceed it by 256)")
+    for name in ("header_timeout_s", "body_timeout_s"):
+        if not 1 <= getattr(api, name) <= 600:
+            raise ConfigError(f"api.{name}", "must be 1..600 seconds")
+    if not 1 <= api.keepalive_requests_max <= 1_000_000:
+        raise ConfigError("api.keepalive_requests_max", "must be 1..1000000")
 
 
 def _read_token(api_raw: dict[str, Any], base_dir: Path) -> str:

@@ -29,7 +29,10 @@ from aiohttp import web
 from . import __version__
 from .api.app import build_app
 from .api.issuer import InvoiceIssuer, utc_now
+from .api.connections import ConnectionLimits
+from .api.listener import GuardedSite, ensure_descriptors
 from .api.metrics import Metrics
+from .api.self_check import api_answers
 from .api.state import CertificateStatus, DaemonState
 from .config import Config
 from .domain.fa3 import compile_schemas
@@ -152,6 +155,7 @@ class Daemon:
         self.store: OutboxStore | None = None
         self.state: DaemonState | None = None
         self._runner: web.AppRunner | None = None
+        self.site: GuardedSite | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.stopping = asyncio.Event()
         self.bound: tuple[str, int] | str | None = None
@@ -191,23 +195,26 @@ class Daemon:
 
     async def _listen(self, app: web.Application) -> None:
         api = self.config.api
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=api.shutdown_timeout_s, handle_signals=False)
+        limits = ConnectionLimits(api.connections_max, api.header_timeout_s, api.keepalive_requests_max)
+        ensure_descriptors(api.connections_max)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=api.shutdown_timeout_s, handle_signals=False,
+                                     keepalive_timeout=api.header_timeout_s)
         await self._runner.setup()
         if api.unix_socket is not None:
             path = Path(api.unix_socket)
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a stale socket from a crash
-            site: web.BaseSite = web.UnixSite(self._runner, str(path))
+            site = GuardedSite(self._runner, limits, path=str(path))
             await site.start()
             os.chmod(path, 0o660)
             self.bound = str(path)
         else:
-            site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
+            site = GuardedSite(self._runner, limits, host=api.listen_host, port=api.listen_port)
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the real bound port
-            self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
-        log.info("API listening on %s", self.bound)
+            self.bound = site.bound
+        self.site = site
+        log.info("API listening on %s (at most %d connections)", self.bound, api.connections_max)
 
     async def _start_printer(self) -> None:
         """Receipts go to `printing.PrintQueue` when [printer] is configured (connection != none)."""
@@ -298,15 +305,20 @@ class Daemon:
         return task
 
     async def healthy_for_watchdog(self) -> bool:
-        """The event loop runs (we are here) and the store answers: keep systemd's watchdog fed."""
+        """The event loop runs, the store answers and a till could get an answer (api/self_check.py)."""
         if self.store is None:
             return False
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
-            return True
         except Exception as exc:  # noqa: BLE001
             log.error("watchdog: store does not answer: %s", exc)
             return False
+        if self.bound is not None and not await api_answers(
+            self.bound, tls=self.site is not None and self.site.tls, timeout_s=WATCHDOG_PING_TIMEOUT_S
+        ):
+            log.error("watchdog: the API on %s does not answer GET /healthz; not feeding the watchdog", self.bound)
+            return False
+        return True
 
     async def stop(self) -> None:
         self.stopping.set()

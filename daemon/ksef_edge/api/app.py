@@ -31,6 +31,7 @@ from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
 from ..ksef.upo_check import stored_upo_signature
 from ..refusal import Refusal
+from .connections import guard_middleware
 from .errors import ApiError, error_response
 from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
@@ -51,7 +52,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(state: DaemonState) -> web.Application:
     app = web.Application(
-        middlewares=[_errors_middleware, _auth_middleware],
+        middlewares=[guard_middleware, _errors_middleware, _auth_middleware],
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state
@@ -422,7 +423,7 @@ async def _json_body(request: web.Request) -> Any:
             415, "unsupported_media_type",
             f"send JSON with Content-Type: application/json (got {request.content_type})",
         )
-    return parse_body(await read_body(request, state.config.api.body_bytes_max))
+    return parse_body(await read_body(request, state.config.api.body_bytes_max, state.config.api.body_timeout_s))
 
 
 def _end_of_day_ts(day: dt.date) -> float:

@@ -6,6 +6,8 @@ encoding aiohttp does not decode would reach the JSON parser still encoded, so i
 """
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
@@ -15,8 +17,8 @@ from .errors import ApiError
 ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate"})
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The decoded body, at most `limit` bytes after decompression."""
+async def read_body(request: web.Request, limit: int, timeout_s: float = 30.0) -> bytes:
+    """The decoded body, at most `limit` bytes after decompression, complete within `timeout_s`."""
     encoding = request.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ENCODINGS:
         raise ApiError(
@@ -27,7 +29,9 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "body_too_large", f"request body is {request.content_length} bytes; the limit is {limit}")
     try:
-        return await request.read()
+        return await asyncio.wait_for(request.read(), timeout_s)
+    except TimeoutError:
+        raise ApiError(408, "body_timeout", f"the request body did not arrive within {timeout_s:g} s; send it again") from None
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes (after decompression)") from None
     except (ClientPayloadError, HttpProcessingError, RequestPayloadError) as exc:
