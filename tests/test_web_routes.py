@@ -37,7 +37,7 @@ async def test_page_is_served_without_data_and_with_safe_headers(tmp_path: Path)
             assert 'lang="pl"' in html and "Wystaw fakturę" in html and 'name="viewport"' in html
             assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
             assert rd.token not in html
-        for name, ctype in (("app.js", "text/javascript"), ("app.css", "text/css"), ("products.json", "application/json")):
+        for name, ctype in (("app.js", "text/javascript"), ("app.css", "text/css")):
             async with http.get(rd.base_url + "/ui/" + name) as resp:
                 assert resp.status == 200 and resp.content_type == ctype, name
         for bad in ("/ui/routes.py", "/ui/..%2f__init__.py", "/ui/%2e%2e/routes.py"):

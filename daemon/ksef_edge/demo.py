@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .demo_offline import DEMO_BUYER_B2B, DEMO_SELLER
+from .store.numbering import civil_date
 
 POS_ID = "DEMO1"
 START_TIMEOUT_S = 30.0
@@ -308,13 +309,16 @@ environment = "simulator"
 api_base_url = "{sim_api}"
 uplink = "auto"
 """, encoding="utf-8")
+    sample = Path(__file__).resolve().parents[2] / "firmware-config" / "products.example.csv"
+    if sample.exists():  # the shop's product list (the till page reads products.csv next to device.toml)
+        (work / "products.csv").write_bytes(sample.read_bytes())
     return work / "device.toml", pos_token, sink, work / "offline-cert.pem"
 
 
 @contextlib.contextmanager
 def running_stack(logs: Path, *, port: int | None = None, say: Callable[[str], None] = print) -> Iterator[Stack]:
     """Start the simulator and the daemon; stop both (and delete the private files) on exit."""
-    today = dt.date.today()
+    today = civil_date(dt.datetime.now(dt.timezone.utc))
     nip = DEMO_SELLER.nip or ""
     logs.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ksef-edge-demo-"))
@@ -526,7 +530,7 @@ def run_demo(out: Path, *, serve: bool = False, port: int | None = None, say: Ca
     _clean_outputs(out)
     with running_stack(out / "logs", port=port, say=say) as stack:
         say("• issuing invoices through the API (POST /v1/invoices) and printing the receipts")
-        issued, skipped = issue_all(stack, demo_sales(dt.date.today()), say)
+        issued, skipped = issue_all(stack, demo_sales(civil_date(dt.datetime.now(dt.timezone.utc))), say)
         if not issued:
             raise DemoError("the API refused every demo invoice; see " + str(out / "logs" / "ksef-edge.log"))
         say("• waiting for the uplink to send them to the KSeF simulator")

@@ -225,7 +225,7 @@ class Daemon:
             return
         from .api.receipts import ReceiptPrinter
 
-        printer = ReceiptPrinter(printer_cfg, self.store)
+        printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
         self.state.printer = printer
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())

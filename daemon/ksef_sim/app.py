@@ -10,12 +10,33 @@ import struct
 
 from aiohttp import web
 
-from . import routes_admin, routes_auth, routes_batch, routes_online, routes_public, routes_sessions, spec
+from . import (
+    routes_admin,
+    routes_auth,
+    routes_auth_sessions,
+    routes_batch,
+    routes_invoice_download,
+    routes_online,
+    routes_public,
+    routes_session_list,
+    routes_sessions,
+    routes_xades,
+    spec,
+    unserved,
+)
 from .config import SimConfig
-from .errors import HttpProblem, KsefError, bad_request, json_response, problem, too_many_requests
+from .errors import (
+    HttpProblem,
+    KsefError,
+    bad_request,
+    json_response,
+    problem,
+    too_many_requests,
+)
 from .http_util import STATE_KEY
 from .processing import resume_pending
 from .state import SimState
+from .system_warning import HEADER, TEST_HEADER, header_value, warning
 
 API_PREFIX = "/v2"
 log = logging.getLogger("ksef_sim")
@@ -81,10 +102,32 @@ async def ksef_middleware(request: web.Request, handler):
         response = bad_request(request, err, st.now_iso())
     except HttpProblem as err:
         response = problem(request, err, st.now_iso())
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        # Every answer on the API is KSeF-shaped JSON, never aiohttp's text (unserved.py).
+        if not request.path.startswith(API_PREFIX + "/") and request.path != API_PREFIX:
+            raise
+        response = unserved.answer(request, exc, st.now_iso())
+    if request.path.startswith(API_PREFIX + "/"):
+        add_system_warning(request, response, st)
     if fault is not None and fault.kind == "drop":
         # commit then drop: the work is done and stored, the client never sees the answer
         reset_connection(request)
     return response
+
+
+def add_system_warning(request: web.Request, response: web.StreamResponse, st: SimState) -> None:
+    """X-System-Warning: configured warnings, plus the echo of X-Test-System-Warning on TE."""
+    items = list(st.system_warnings)
+    forced = request.headers.get(TEST_HEADER)
+    if forced and st.config.environment in ("test", "sim"):
+        code, sep, message = forced.partition(":")
+        try:
+            items.append(warning(code.strip().strip("[]"), message) if sep else warning("TEST", forced))
+        except ValueError:
+            pass
+    value = header_value(items)
+    if value is not None and not response.prepared:
+        response.headers[HEADER] = value
 
 
 def make_app(config: SimConfig) -> web.Application:
@@ -92,7 +135,9 @@ def make_app(config: SimConfig) -> web.Application:
     app = web.Application(middlewares=[routes_admin.admin_errors, ksef_middleware],
                           client_max_size=110 * 1024 * 1024)
     app[STATE_KEY] = state
-    for module in (routes_auth, routes_online, routes_batch, routes_sessions, routes_public, routes_admin):
+    # routes_auth_sessions first: GET /v2/auth/sessions must not fall into GET /v2/auth/{referenceNumber}
+    for module in (routes_auth_sessions, routes_auth, routes_xades, routes_invoice_download, routes_session_list,
+                   routes_online, routes_batch, routes_sessions, routes_public, routes_admin):
         app.add_routes(module.routes)
 
     async def on_startup(app: web.Application) -> None:

@@ -23,6 +23,8 @@ class SimConfig:
     rate_limits: str = "prod"                               # off | prod | FILE
     faults: list[FaultRule] = field(default_factory=list)
     seed: int | None = None
+    environment: str = "sim"                                # sim | prod | demo | test (environment.py)
+    system_warnings: list[str] = field(default_factory=list)  # "[code]: message" for X-System-Warning
     session_invoices_max: int = 10_000                      # protocol.md §9.1
     invoice_bytes_max: int = 1_000_000
     batch_parts_max: int = 50

@@ -5,6 +5,8 @@ numeru KSeF dokumentowi pierwotnemu". The simulator enforces it so the daemon's 
 end to end: each `DaneFaKorygowanej` must name an invoice this simulator has accepted, by
 `NrKSeFFaKorygowanej`, or (branch `NrKSeFN` = 1, an invoice issued outside KSeF, e.g. offline) by
 seller NIP + `NrFaKorygowanej` + `DataWystFaKorygowanej`. Otherwise status 450 (semantics).
+A `NrKSeFFaKorygowanej` must be a well-formed KSeF number with a valid CRC-8 (numer-ksef.md); `NrKSeFN` = 1
+is the exception of ustawa o VAT art. 106j ust. 2 pkt 3 (docs/corrections.md).
 SIMULATOR ASSUMPTION: real KSeF's check for the NrKSeFN branch is not documented; a correction of an
 invoice that never reaches KSeF (paper, before KSeF) would be refused here but may be accepted there.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from ksef_edge.domain.fa3 import FA3_NS, safe_parser
+from .ksef_numbers import is_valid
+from .schema_check import FA3_NS, safe_parser
 
 CORRECTION_KINDS = frozenset({"KOR", "KOR_ZAL", "KOR_ROZ"})
 _NS = {"fa": FA3_NS}
@@ -32,7 +35,10 @@ def missing_originals(xml: bytes, *, seller_nip: str, accepted: dict[tuple, str]
         date = (ref.findtext("fa:DataWystFaKorygowanej", namespaces=_NS) or "").strip()
         ksef_number = (ref.findtext("fa:NrKSeFFaKorygowanej", namespaces=_NS) or "").strip()
         if ksef_number:
-            if ksef_number not in by_ksef_number:
+            if not is_valid(ksef_number):
+                problems.append(f"NrKSeFFaKorygowanej {ksef_number} nie jest poprawnym numerem KSeF"
+                                " (format lub suma kontrolna CRC-8).")
+            elif ksef_number not in by_ksef_number:
                 problems.append(f"Faktura korygowana o numerze KSeF {ksef_number} nie istnieje w KSeF.")
             continue
         refs = [r for (nip, kind, p2), r in accepted.items()

@@ -29,6 +29,16 @@ DESCRIPTIONS = {
     21405: "Błąd walidacji danych wejściowych.",
     21418: "Przekazany token kontynuacji ma nieprawidłowy format.",
     21470: "Przesłany identyfikator klucza jest nieznany lub wskazuje na wycofany klucz.",
+    21001: "Nieczytelna treść.",
+    21115: "Nieprawidłowy certyfikat.",
+    21117: "Nieprawidłowy identyfikator podmiotu dla wskazanego typu kontekstu.",
+    21164: "Faktura o podanym identyfikatorze nie istnieje.",
+    21217: "Nieprawidłowe kodowanie znaków.",
+    21401: "Dokument nie jest zgodny ze schemą (xsd).",
+    9101: "Nieprawidłowy dokument.",
+    9102: "Brak podpisu.",
+    9103: "Przekroczona liczba dozwolonych podpisów.",
+    9105: "Nieprawidłowy podpis.",
 }
 
 

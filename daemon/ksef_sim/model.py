@@ -31,6 +31,9 @@ class AuthOperation:
     redeemed: bool = False
     last_refresh: str | None = None
     refresh_valid_until: str | None = None
+    method: str = "Token"                 # Token | XadesSignature
+    auth_document_hash: str | None = None  # Base64 SHA-256 of the signed AuthTokenRequest (XAdES)
+    revoked: bool = False                 # DELETE /auth/sessions/...: its tokens stop working
 
 
 @dataclass

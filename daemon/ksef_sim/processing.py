@@ -6,18 +6,16 @@ import asyncio
 import base64
 import hashlib
 import io
-import secrets
 import zipfile
 
-from ksef_edge.domain.ksef_number import make_ksef_number
-
+from . import refnums
 from .clock import parse_iso
 from .correction_checks import CORRECTION_KINDS, missing_originals
 from .crypto import DecryptionError, aes_cbc_decrypt, sha256_b64
 from .invoice_checks import INVOICE_STATUS, verify_invoice_file
+from .ksef_numbers import new_ksef_number
 from .model import InvoiceRecord, Session
 from .state import SimState
-from . import refnums
 
 SESSION_STATUS = {
     ("online", 100): "Sesja interaktywna otwarta",
@@ -33,6 +31,10 @@ SESSION_STATUS = {
 }
 COMMON_SESSION_STATUS = {415: "Błąd odszyfrowania dostarczonego klucza", 440: "Sesja anulowana",
                          445: "Błąd weryfikacji, brak poprawnych faktur", 500: "Nieznany błąd"}
+
+
+def invoice_blob_name(ksef_number: str) -> str:
+    return f"invoice/{ksef_number}"
 
 
 def set_session_status(st: SimState, session: Session, code: int, details: list[str] | None = None) -> None:
@@ -82,11 +84,12 @@ def decide(st: SimState, session: Session, inv: InvoiceRecord, xml: bytes, *, at
             return
     invoicing_day = st.warsaw_day(parse_iso(inv.invoicing_date))
     offline = inv.offline_mode or summary.issue_date < invoicing_day   # protocol.md §5.3
-    inv.ksef_number = make_ksef_number(summary.seller_nip, st.warsaw_day(now), secrets.token_hex(6).upper())
+    inv.ksef_number = new_ksef_number(summary.seller_nip, st.warsaw_day(now))
     inv.acquisition_date = st.now_iso()
     inv.permanent_storage_date = st.now_iso()
     inv.invoicing_mode = "Offline" if offline else "Online"
     set_invoice_status(inv, 200)
+    st.store.put_blob(invoice_blob_name(inv.ksef_number), xml)   # GET /invoices/ksef/{ksefNumber}
     st.accepted_by_key[key] = inv.reference_number
     st.by_ksef_number[inv.ksef_number] = inv.reference_number
 

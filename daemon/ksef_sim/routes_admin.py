@@ -12,6 +12,7 @@ from .errors import json_response
 from .faults import FaultRule
 from .http_util import state_of
 from .ratelimit import RateLimiter
+from .system_warning import warning
 
 routes = web.RouteTableDef()
 
@@ -198,3 +199,32 @@ async def admin_errors(request: web.Request, handler):
         return await handler(request)
     except AdminError as exc:
         return json_response({"error": str(exc)}, 400)
+
+
+@routes.get("/admin/upo-certificate")
+async def upo_certificate(request: web.Request) -> web.Response:
+    """The certificate the simulator signs UPOs with (PEM), to verify its XAdES signatures."""
+    st = state_of(request)
+    return web.Response(body=st.upo_signer.cert_pem(), content_type="application/x-pem-file")
+
+
+@routes.post("/admin/system-warning")
+async def add_system_warning(request: web.Request) -> web.Response:
+    """Send X-System-Warning `[code]: message` on every /v2 response from now on."""
+    body = await _body(request)
+    code, message = body.get("code"), body.get("message")
+    if not isinstance(code, str) or not isinstance(message, str):
+        raise AdminError("expected {\"code\": \"...\", \"message\": \"...\"}")
+    try:
+        item = warning(code, message)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+    st = state_of(request)
+    st.system_warnings.append(item)
+    return json_response({"warnings": st.system_warnings}, 201)
+
+
+@routes.delete("/admin/system-warning")
+async def clear_system_warnings(request: web.Request) -> web.Response:
+    state_of(request).system_warnings.clear()
+    return json_response({"warnings": []})

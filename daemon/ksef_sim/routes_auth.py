@@ -4,10 +4,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import refnums
-from .errors import KsefError, json_response
+from .errors import KsefError, json_response, unauthorized
 from .http_util import b64_field, field, json_body, require, state_of
 from .keys import TOKEN_USAGE, UnknownKeyError
 from .model import AuthOperation, Challenge
+from .routes_auth_sessions import method_info
 from .tokens import ACCESS, OPERATION, REFRESH, Claims
 
 routes = web.RouteTableDef()
@@ -97,8 +98,8 @@ async def auth_status(request: web.Request) -> web.Response:
     op = _operation(st, claims, request.match_info["referenceNumber"])
     body = {
         "startDate": op.start_date,
-        "authenticationMethod": "Token",
-        "authenticationMethodInfo": {"category": "Token", "code": "token.ksef", "displayName": "Token KSeF"},
+        "authenticationMethod": op.method,
+        "authenticationMethodInfo": method_info(op),
         "status": {"code": op.status_code, "description": op.status_description,
                    **({"details": op.status_details} if op.status_details else {})},
         "isTokenRedeemed": op.redeemed,
@@ -131,6 +132,9 @@ async def redeem(request: web.Request) -> web.Response:
 async def refresh(request: web.Request) -> web.Response:
     st = state_of(request)
     op = _operation(st, require(request, REFRESH))
+    if op.revoked:
+        raise unauthorized("Sesja uwierzytelnienia została unieważniona (DELETE /auth/sessions);"
+                           " uwierzytelnij się ponownie.")
     if op.status_code != 200:
         raise KsefError(21301, [f"Status uwierzytelniania ({op.status_code}) nie pozwala na odświeżenie tokenu dostępowego."])
     op.last_refresh = st.now_iso()

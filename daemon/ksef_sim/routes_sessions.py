@@ -4,9 +4,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 
 from aiohttp import web
 
+from .environment import receiver_name, signs_upo
 from .errors import KsefError, json_response
 from .http_util import require_access, state_of
 from .model import InvoiceRecord, Session
@@ -130,7 +132,9 @@ def invoice_upo(st: SimState, session: Session, inv: InvoiceRecord) -> bytes:
     if inv.status_code != 200:
         raise KsefError(21405, [f"UPO dla faktury {inv.reference_number} nie jest dostępne:"
                                 f" status faktury {inv.status_code}."])
-    return build_upo(session.reference_number, session.nip, session.token_reference, [upo_document(inv)])
+    return _issued(st, f"upo/{session.reference_number}/invoice/{inv.ksef_number}", lambda: build_upo(
+        session.reference_number, session.nip, session.token_reference, [upo_document(inv)],
+        **_upo_kwargs(st, session)))
 
 
 def session_upo(st: SimState, session: Session, upo_reference: str) -> bytes:
@@ -139,7 +143,28 @@ def session_upo(st: SimState, session: Session, upo_reference: str) -> bytes:
                                 " (UPO sesji powstaje po jej zamknięciu i przetworzeniu)."])
     docs = [upo_document(st.invoices[r]) for r in st.session_invoices.get(session.reference_number, [])
             if st.invoices[r].status_code == 200]
-    return build_upo(session.reference_number, session.nip, session.token_reference, docs, page=(1, 1))
+    return _issued(st, f"upo/{session.reference_number}/{upo_reference}", lambda: build_upo(
+        session.reference_number, session.nip, session.token_reference, docs, page=(1, 1),
+        **_upo_kwargs(st, session)))
+
+
+def _upo_kwargs(st: SimState, session: Session) -> dict:
+    env = st.config.environment
+    op = st.auth_ops.get(session.token_reference)
+    return {"receiver": receiver_name(env) if env != "sim" else receiver_name("prod"),
+            "auth_document_hash": op.auth_document_hash if op is not None else None}
+
+
+def _issued(st: SimState, name: str, build: Callable[[], bytes]) -> bytes:
+    """A UPO is issued once: built, signed as the played environment does (enveloped XAdES; `sim`
+    leaves it unsigned) and kept, so every download returns the same bytes and x-ms-meta-hash."""
+    data = st.store.get_blob(name)
+    if data is None:
+        data = build()
+        if signs_upo(st.config.environment):
+            data = st.upo_signer.sign(data)
+        st.store.put_blob(name, data)
+    return data
 
 
 def xml_response(data: bytes) -> web.Response:

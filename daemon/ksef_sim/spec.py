@@ -63,3 +63,8 @@ def production_group_limits() -> dict[str, dict[str, int]]:
     """Group -> limits as KSeF PRD publishes them (GET /rate-limits example in open-api.json)."""
     example = load_spec()["paths"]["/rate-limits"]["get"]["responses"]["200"]["content"]["application/json"]["example"]
     return {k: dict(v) for k, v in example.items()}
+
+
+def path_exists(api_path: str) -> bool:
+    """Whether some official operation (any method) has this path."""
+    return any(op.regex.match(api_path) for op in operations())

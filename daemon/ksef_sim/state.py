@@ -18,6 +18,7 @@ from .model import AuthOperation, Challenge, InvoiceRecord, KsefTokenRecord, Ses
 from .ratelimit import RateLimiter
 from .store import Store
 from .tokens import TokenSigner
+from .upo_signing import UpoSigner
 
 WARSAW = ZoneInfo("Europe/Warsaw")
 
@@ -34,6 +35,8 @@ class SimState:
         self.faults = FaultInjector(list(config.faults), seed=config.seed)
         self.rate_limiter = RateLimiter.from_setting(config.rate_limits)
         self.latarnia = Latarnia()
+        self.upo_signer = UpoSigner.load_or_generate(config.state_dir, self.clock.now())
+        self.system_warnings: list[str] = list(config.system_warnings)
         self.down_mode: str | None = None       # None | "503" | "reset"
         self.processing_delay_s = config.processing_delay_s
         self.tasks: set[asyncio.Task] = set()
@@ -114,6 +117,7 @@ class SimState:
         self.rate_limiter.reset()
         self.latarnia = Latarnia()
         self.down_mode = None
+        self.system_warnings = list(self.config.system_warnings)
         self.processing_delay_s = self.config.processing_delay_s
         for token, nip in self.config.tokens.items():
             self.add_token(nip, token)

@@ -1,8 +1,10 @@
 """UPO v4-3 (urzędowe poświadczenie odbioru) XML for accepted invoices (protocol.md §4.5).
 
-The name of the receiving party is the production one ("Ministerstwo Finansów"), which the XSD
-fixes; KSeF TE/TR add an environment suffix that violates their own schema. No XAdES signature
-is embedded (how KSeF embeds it is UNCONFIRMED and the XSD has no slot for it)."""
+The name of the receiving party depends on the environment played (environment.py): PRD's
+"Ministerstwo Finansów", which the XSD fixes, or TE/TR's suffixed form, which violates that same
+XSD exactly as the official TE examples do. Signing (upo_signing.py) happens after building.
+With an XAdES-signed auth session the UPO names SkrotDokumentuUwierzytelniajacego (the official
+examples' form), with a token session NumerReferencyjnyTokenaKSeF."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +12,6 @@ from dataclasses import dataclass
 from lxml import etree
 
 UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
-RECEIVER = "Ministerstwo Finansów"
 LOGICAL_STRUCTURE = "Schemat_FA(3)_v1-0E.xsd"
 FORM_CODE = "FA (3)"
 
@@ -28,20 +29,24 @@ class UpoDocument:
 
 
 def build_upo(session_reference: str, context_nip: str, token_reference: str,
-              documents: list[UpoDocument], *, page: tuple[int, int] | None = None) -> bytes:
+              documents: list[UpoDocument], *, page: tuple[int, int] | None = None,
+              receiver: str = "Ministerstwo Finansów", auth_document_hash: str | None = None) -> bytes:
     """One UPO page; `page` = (page number, page count) adds OpisPotwierdzenia (session UPO)."""
     if not documents:
         raise ValueError("a UPO lists at least one accepted invoice")
     E = lambda tag, text=None: _el(tag, text)  # noqa: E731
     root = etree.Element(f"{{{UPO_NS}}}Potwierdzenie", nsmap={None: UPO_NS})
     root.set("wersjaSchemy", "4-3")
-    root.append(E("NazwaPodmiotuPrzyjmujacego", RECEIVER))
+    root.append(E("NazwaPodmiotuPrzyjmujacego", receiver))
     root.append(E("NumerReferencyjnySesji", session_reference))
     auth = E("Uwierzytelnienie")
     ctx = E("IdKontekstu")
     ctx.append(E("Nip", context_nip))
     auth.append(ctx)
-    auth.append(E("NumerReferencyjnyTokenaKSeF", token_reference))
+    if auth_document_hash:
+        auth.append(E("SkrotDokumentuUwierzytelniajacego", auth_document_hash))
+    else:
+        auth.append(E("NumerReferencyjnyTokenaKSeF", token_reference))
     root.append(auth)
     if page is not None:
         desc = E("OpisPotwierdzenia")

@@ -12,6 +12,7 @@ create are taken as durable at once), and power loss of the simulator's own stat
 from __future__ import annotations
 
 import shutil
+import os
 import subprocess
 from pathlib import Path
 
@@ -53,7 +54,9 @@ def test_power_cut_after_every_kill_loses_no_acknowledged_invoice(tmp_path, scal
     db_dir, shadow_dir = device_dir / "db", tmp_path / "durable"
     db_dir.mkdir(parents=True)
     shadow_dir.mkdir()
-    env = {"LD_PRELOAD": str(shim), "FSYNC_SHADOW_DIR": str(shadow_dir), "FSYNC_SHADOW_WATCH": str(db_dir)}
+    # keep any preload already there (libfaketime in scripts/test-calendar --suite: one clock for every process)
+    preload = ":".join(p for p in (str(shim), os.environ.get("LD_PRELOAD", "")) if p)
+    env = {"LD_PRELOAD": preload, "FSYNC_SHADOW_DIR": str(shadow_dir), "FSYNC_SHADOW_WATCH": str(db_dir)}
     sim = start_sim(tmp_path, "--processing-delay", "0.01")
     device = make_device(device_dir, sim=sim, store_path="db/outbox.sqlite3", env=env)
     rolled_back: list[int] = []

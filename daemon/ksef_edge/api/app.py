@@ -30,6 +30,7 @@ from ..corrections.issuer import correction_request_hash
 from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
 from ..ksef.upo_check import stored_upo_signature
+from ..printing.printable import check_receipt_printable
 from ..refusal import Refusal
 from .connections import guard_middleware
 from .errors import ApiError, error_response
@@ -128,6 +129,7 @@ async def post_invoice(request: web.Request) -> web.Response:
         key = _idempotency_key(request)
         body = await _json_body(request)
         draft = parse_invoice_request(body)
+        check_receipt_printable(draft, state.config.printer)  # a receipt for every invoice, or 422 before a number
         canonical = canonical_json(body)
         with _issue_errors("invoice", invalid_code="invalid_invoice"):
             issued = await _run_to_commit(state.issuer.issue(
@@ -339,6 +341,7 @@ async def get_status(request: web.Request) -> web.Response:
         "printer": {
             "state": state.printer.state if state.printer is not None else "not_configured",
             "queue": await state.store.counts_by_print_state(),
+            "status": state.printer.watch.to_dict() if hasattr(state.printer, "watch") else None,
         },
         "corrections": await correction_status(state.store, now),
         "backup": await state.backup_status(),

@@ -50,16 +50,19 @@ async def receipt_blocks(store: OutboxStore, record: InvoiceRecord, cfg: Printer
 
 
 class ReceiptPrinter:
-    def __init__(self, printer_config: Any, store: OutboxStore) -> None:
+    def __init__(self, printer_config: Any, store: OutboxStore, registry: Any = None) -> None:
         from ..printing.print_queue import PrintQueue
+        from ..printing.printer_watch import PrinterWatch
 
         self._cfg = printer_config
         self._store = store
-        self._queue = PrintQueue(printer_config, on_state=self._on_state)
+        self.watch = PrinterWatch(printer_config, registry)  # real-time status, fault metrics, failed receipts
+        self._queue = PrintQueue(printer_config, on_state=self._on_state, send=self.watch.sender)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self, now: dt.datetime) -> None:
         self._queue.start()
+        self.watch.start(self._queue)
         for record in await self._store.list_print_backlog(now - BACKLOG_MAX_AGE, BACKLOG_MAX):
             await self.reprint(record, copy=False)
 
@@ -67,6 +70,7 @@ class ReceiptPrinter:
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)
         await self._queue.stop()
+        await self.watch.stop()
 
     @property
     def state(self) -> str:
@@ -85,11 +89,14 @@ class ReceiptPrinter:
             blocks = await receipt_blocks(self._store, record, self._cfg, copy=copy)
         except Exception as exc:  # noqa: BLE001 - the invoice is stored; only its receipt failed
             log.exception("receipt %s cannot be laid out", record.number)
+            self.watch.receipt_failed()
             await self._store.set_print_state(record.id, PrintState.FAILED, f"cannot lay out the receipt: {exc}")
             return
         self._queue.submit(record.id, blocks, copy=copy)
 
     async def _on_state(self, invoice_id: Any, state: Any, error: str | None) -> None:
+        if getattr(state, "value", state) == PrintState.FAILED.value:
+            self.watch.receipt_failed()
         try:
             await self._store.set_print_state(int(invoice_id), PrintState(getattr(state, "value", state)), error)
         except Exception:  # noqa: BLE001

@@ -50,6 +50,7 @@ class PrinterConfig:
     native_qr: bool | None = None  # GS ( k on the printer; default from the profile, else raster image
     cut: bool | None = None  # cut at the end; default from the profile
     timeout_s: float = 10.0  # network connect/write timeout
+    realtime_status: bool = True  # ask DLE EOT status on usb/network/serial (false: a printer that misreads it)
 
     def __post_init__(self) -> None:
         _check(self.connection in ("usb", "network", "serial", "file", "none"), "connection",

@@ -109,7 +109,23 @@ def receipt_from_fa3(xml: bytes, *, kod1_url: str | None, kod2_url: str | None, 
         buyer_name=text("fa:Podmiot2/fa:DaneIdentyfikacyjne/fa:Nazwa", required=False),
         currency=text("fa:KodWaluty", fa, required=False) or "PLN", amounts_gross=gross_priced,
         correction=correction,
+        buyer_address=tuple(x for x in (text("fa:Podmiot2/fa:Adres/fa:AdresL1", required=False),
+                                        text("fa:Podmiot2/fa:Adres/fa:AdresL2", required=False)) if x),
+        issued_at=_datetime(text("fa:Naglowek/fa:DataWytworzeniaFa", required=False)),
+        exemption_basis=next((v for v in (text(f"fa:Adnotacje/fa:Zwolnienie/fa:{f}", fa, required=False)
+                                          for f in ("P_19A", "P_19B", "P_19C")) if v), None),
+        reverse_charge=text("fa:Adnotacje/fa:P_18", fa, required=False) == "1",
+        place_of_issue=text("fa:P_1M", fa, required=False),
     )
+
+
+def _datetime(raw: str | None) -> dt.datetime | None:
+    if not raw:
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def stored_receipt_blocks(xml: bytes, cfg: PrinterConfig, *, kod1_url: str | None, kod2_url: str | None,

@@ -113,6 +113,12 @@ class PrintQueue:
         self._wake.set()
         return job.status()
 
+    def retry_now(self) -> None:
+        """The printer is ready again (e.g. paper loaded): try the waiting receipts now, not after the backoff."""
+        for job in self._queue:
+            job.not_before = 0.0
+        self._wake.set()
+
     def status(self, invoice_id: InvoiceId) -> JobStatus | None:
         for job in reversed(self._queue):
             if job.invoice_id == invoice_id:

@@ -27,14 +27,6 @@ class UnprintableTextError(ValueError):
     """Text holds a character the printer's code page cannot print (and no deliberate transliteration exists)."""
 
 
-# Deliberate substitutions for typographic characters a till may send; everything else must encode as is.
-_TRANSLITERATION = {
-    "\u2018": "'", "\u2019": "'", "\u201a": ",", "\u201b": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-    "\u2026": "...", "\u20ac": "EUR", "\u00d7": "x", "\u2022": "*", "\u00b7": "*",
-    "\u2122": "TM", "\u00ae": "(R)", "\u00a9": "(C)", "\u2030": "promil",
-}
 
 
 @dataclass(frozen=True)
@@ -87,6 +79,11 @@ class ReceiptData:
     amounts_gross: bool = True  # line amounts are gross (shelf prices) or net
     due_date: dt.date | None = None
     correction: CorrectionInfo | None = None  # set for a correction invoice (KOR): totals are differences
+    buyer_address: tuple[str, ...] = ()
+    issued_at: dt.datetime | None = None  # DataWytworzeniaFa: printed as local date and time of issue
+    exemption_basis: str | None = None  # P_19A/B/C: the legal basis of the zw lines
+    reverse_charge: bool = False  # P_18 = 1: "odwrotne obciążenie" in words
+    place_of_issue: str | None = None  # P_1M
 
 
 @dataclass(frozen=True)
@@ -128,6 +125,9 @@ def receipt_from_invoice(invoice: "Invoice", totals: Any = None, *, kod1_url: st
     seller = invoice.seller
     address = tuple(x for x in (seller.address.line1, seller.address.line2) if x) if seller.address else ()
     buyer = invoice.buyer
+    buyer_address = tuple(x for x in (buyer.address.line1, buyer.address.line2) if x) if buyer and buyer.address else ()
+    from ..domain.invoice import VatRate
+
     return ReceiptData(
         seller_name=seller.name, seller_address=address, seller_nip=seller.nip or "",
         invoice_number=invoice.number, issue_date=invoice.issue_date,
@@ -137,6 +137,9 @@ def receipt_from_invoice(invoice: "Invoice", totals: Any = None, *, kod1_url: st
         kod1_label=ksef_number or OFFLINE_LABEL, copy_marker=COPY_MARKER if copy else None,
         buyer_nip=buyer.nip if buyer else None, buyer_name=buyer.name if buyer else None,
         currency=invoice.currency, amounts_gross=amounts_gross,
+        buyer_address=buyer_address, issued_at=invoice.created_at,
+        exemption_basis=invoice.exemption_basis if VatRate.ZW in invoice.rates else None,
+        reverse_charge=VatRate.OO in invoice.rates, place_of_issue=invoice.place_of_issue,
     )
 
 
@@ -157,20 +160,18 @@ def _quantity(qty: Decimal) -> str:
 
 
 def clean_text(text: str, codec: str | None = "cp852") -> str:
-    """One printable line: NFC, control characters (incl. ESC/POS escapes) turned into spaces, typographic
-    characters transliterated deliberately; raises `UnprintableTextError` for anything else `codec` lacks."""
+    """One printable line: NFC, control characters (incl. ESC/POS escapes) turned into spaces, and every
+    character `codec` lacks replaced by a readable stand-in (`printable.stand_in`: m² -> m2, Cyrillic
+    transliterated, emoji dropped). The stored XML keeps the exact text; only the paper shows the stand-in."""
+    from .printable import stand_in
+
     text = unicodedata.normalize("NFC", text)
     out = []
     for ch in text:
         if unicodedata.category(ch)[0] in "CZ" and ch != " ":
             ch = " "  # tabs, newlines, NBSP, ESC ... never reach the printer as commands
         if codec is not None and not _encodable(ch, codec):
-            if ch in _TRANSLITERATION:
-                ch = _TRANSLITERATION[ch]
-            else:
-                raise UnprintableTextError(
-                    f"character {ch!r} (U+{ord(ch):04X}, {unicodedata.name(ch, 'unnamed')}) in {text!r} cannot be "
-                    f"printed in code page {codec}; rename the product or party without it")
+            ch = stand_in(ch, codec)
         out.append(ch)
     return "".join(out)
 
@@ -230,7 +231,9 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
         text(data.invoice_number, bold=True, align="center")
     else:
         text(f"Faktura {data.invoice_number}", bold=True)
-    kv("Data wystawienia:", data.issue_date.isoformat())
+    kv("Data wystawienia:", _issued(data))
+    if data.place_of_issue:
+        kv("Miejsce wystawienia:", data.place_of_issue)
     if kor is not None:
         text(f"Do faktury: {kor.original_number}")
         kv("z dnia:", kor.original_issue_date.isoformat())
@@ -242,6 +245,8 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
         text("Nabywca:", bold=True)
         if data.buyer_name:
             text(data.buyer_name)
+        for line in data.buyer_address:
+            text(line)
         if data.buyer_nip:
             text(f"NIP {data.buyer_nip}")
     blocks.append(rule)
@@ -253,6 +258,10 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
         label = "  " if item.before is None else ("  przed: " if item.before else "  po:    ")
         kv(f"{label}{_quantity(item.quantity)} {item.unit} x {_unit_price(item.unit_price)}",
            f"{money(item.amount)} {item.vat_rate}")
+    if data.reverse_charge:
+        text("oo - odwrotne obciążenie: VAT rozlicza nabywca", bold=True)
+    if data.exemption_basis:
+        text(f"zw - zwolnienie z VAT, podstawa: {data.exemption_basis}")
     blocks.append(rule)
     if kor is not None:
         text("Różnice (po - przed):", bold=True)
@@ -283,20 +292,35 @@ def layout(data: ReceiptData, columns: int, *, codec: str | None = "cp852") -> l
     return blocks
 
 
+def _issued(data: ReceiptData) -> str:
+    """Date of issue, with the time of issue in Polish local time when the document states it."""
+    if data.issued_at is None:
+        return data.issue_date.isoformat()
+    from zoneinfo import ZoneInfo
+
+    local = data.issued_at.astimezone(ZoneInfo("Europe/Warsaw")) if data.issued_at.tzinfo else data.issued_at
+    if local.date() != data.issue_date:  # never contradict P_1
+        return data.issue_date.isoformat()
+    return f"{data.issue_date.isoformat()} {local:%H:%M}"
+
+
 def _vat_summary(data: ReceiptData, columns: int, t: Any, blocks: list[Block]) -> None:
-    """A table when it fits the width (80 mm, usual amounts), one block per rate otherwise."""
+    """Per rate and a net / VAT / gross total row: a table when it fits the width, one block per rate otherwise."""
     header = ("Stawka", "Netto", "VAT", "Brutto")
     rows = [(t(r.rate), money(r.net), money(r.vat), money(r.gross)) for r in data.vat_summary]
+    rows.append(("Razem", money(sum((r.net for r in data.vat_summary), Decimal(0))),
+                 money(sum((r.vat for r in data.vat_summary), Decimal(0))),
+                 money(sum((r.gross for r in data.vat_summary), Decimal(0)))))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     if sum(widths) + 3 <= columns:
         extra = columns - sum(widths) - 3
         widths[0] += extra  # rate column absorbs the slack, amounts stay right-aligned at the edge
         for i, row in enumerate([header, *rows]):
             cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
-            blocks.append(TextLine(" ".join(cells), bold=i == 0))
+            blocks.append(TextLine(" ".join(cells), bold=i == 0 or i == len(rows)))
         return
     for rate, net, vat, gross in rows:
-        for line in wrap(f"Stawka {rate}", columns):
+        for line in wrap(f"Stawka {rate}" if rate != "Razem" else "Razem", columns):
             blocks.append(TextLine(line, bold=True))
         for label, value in (("  Netto", net), ("  VAT", vat), ("  Brutto", gross)):
             blocks.extend(TextLine(line) for line in _kv(label, value, columns))

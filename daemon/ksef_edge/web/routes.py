@@ -22,7 +22,6 @@ STATIC_FILES = {  # name -> content type; nothing else under /ui/ is served
     "index.html": "text/html",
     "app.js": "text/javascript",
     "app.css": "text/css",
-    "products.json": "application/json",
 }
 # The page must not be framed by another site, and runs only its own script.
 SECURITY_HEADERS = {
@@ -45,6 +44,7 @@ def register_pages(app: web.Application, state: Any) -> None:
     app.router.add_get("/v1/invoices/{id}/receipt.png", pages.receipt_png)
     app.router.add_get("/v1/invoices/{id}/receipt.bin", pages.receipt_escpos)
     app.router.add_get("/v1/invoices/{id}/upo.xml", pages.upo_xml)
+    app.router.add_get("/v1/catalogue", pages.catalogue)
 
 
 def _static_bytes(name: str) -> bytes:
@@ -53,7 +53,16 @@ def _static_bytes(name: str) -> bytes:
 
 class _Pages:
     def __init__(self, state: Any) -> None:
+        from ..catalogue import FILE_NAME, Catalogue
+
         self._state = state
+        source = getattr(state.config, "source", None)
+        self._catalogue = Catalogue(source.parent / FILE_NAME if source is not None else None)
+
+    async def catalogue(self, request: web.Request) -> web.Response:
+        """The shop's products (`products.csv` next to the device config), read again when it changes."""
+        body = await asyncio.get_running_loop().run_in_executor(None, self._catalogue.to_json)
+        return web.json_response(body)
 
     async def root(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound("/ui/")

@@ -17,13 +17,75 @@ const AVAIL_PL = { AVAILABLE: "działa", MAINTENANCE: "przerwa techniczna", FAIL
 const RECENT_N = 20;        // newest invoices in the status list
 const DEADLINE_WARN_DAYS = 1; // amber when the upload deadline is today or tomorrow; red when past
 
+const SALE_KEY = "ksef-edge-sale";
+const HEALTH_EVERY_MS = 5000;
+const ISSUE_TIMEOUT_MS = 20000;
+// Polish for every refusal/problem code the API can answer (the API keeps English for integrators).
+const CODE_PL = {
+  body_too_large: "Za dużo pozycji naraz — podziel sprzedaż na dwie faktury.",
+  clock_behind: "Zegar urządzenia cofnął się — wezwij serwis, aby ustawić datę i godzinę.",
+  clock_unsynchronized: "Zegar nie jest zsynchronizowany — sprawdź połączenie z internetem lub wezwij serwis.",
+  certificate_expired: "Certyfikat KSeF wygasł — właściciel musi zainstalować nowy.",
+  certificate_not_yet_valid: "Certyfikat KSeF nie jest jeszcze ważny — sprawdź datę urządzenia.",
+  correction_of_correction: "Korekty nie można skorygować — skoryguj fakturę pierwotną.",
+  duplicate_key: "Pole podane dwa razy — to błąd kasy, zgłoś serwisowi.",
+  empty: "Pole nie może być puste.",
+  float_not_allowed: "Kwota w złym formacie — to błąd kasy, zgłoś serwisowi.",
+  http_error: "Urządzenie odrzuciło zapytanie — spróbuj ponownie.",
+  idempotency_conflict: "Ta sprzedaż była już wysłana z inną zawartością — zacznij nową sprzedaż.",
+  internal: "Błąd urządzenia — spróbuj ponownie; jeśli się powtarza, wezwij serwis.",
+  invalid_amount: "Nieprawidłowa kwota lub ilość.",
+  invalid_buyer: "Błędne dane nabywcy.",
+  invalid_characters: "Niedozwolone znaki w tekście.",
+  invalid_correction: "Korekty nie można wystawić z tymi danymi.",
+  invalid_date: "Nieprawidłowa data.",
+  invalid_encoding: "Nieprawidłowe kodowanie znaków — to błąd kasy, zgłoś serwisowi.",
+  invalid_idempotency_key: "Błąd kasy (klucz sprzedaży) — zacznij nową sprzedaż.",
+  invalid_invoice: "Faktury nie można wystawić z tymi danymi.",
+  invalid_json: "Błąd kasy (dane) — odśwież stronę.",
+  invalid_nip: "Błędny NIP nabywcy.",
+  invalid_payment_method: "Nieznana forma płatności.",
+  invalid_query: "Błędne zapytanie — odśwież stronę.",
+  invalid_vat_rate: "Nieznana stawka VAT.",
+  method_not_allowed: "Błędne zapytanie — odśwież stronę.",
+  missing_field: "Brakuje wymaganego pola.",
+  missing_idempotency_key: "Błąd kasy (klucz sprzedaży) — odśwież stronę.",
+  mixed_price_kinds: "Wszystkie ceny muszą być brutto albo wszystkie netto.",
+  no_printer: "Nie skonfigurowano drukarki.",
+  no_technical_correction: "Ta faktura nie ma korekty technicznej.",
+  no_upo: "KSeF nie wydał jeszcze UPO dla tej faktury.",
+  not_found: "Nie znaleziono faktury.",
+  original_not_correctable: "Tej faktury nie można skorygować na urządzeniu.",
+  original_not_reproducible: "Tej faktury nie można skorygować na urządzeniu (brak danych pierwotnych).",
+  out_of_range: "Wartość poza dozwolonym zakresem.",
+  receipt_unavailable: "Podgląd paragonu niedostępny.",
+  schema_error: "Błąd urządzenia przy tworzeniu faktury — nic nie zapisano; wezwij serwis.",
+  storage_full: "Pamięć urządzenia pełna — nic nie zapisano; wezwij serwis.",
+  store_unavailable: "Baza faktur niedostępna — wezwij serwis.",
+  too_long: "Tekst za długi.",
+  too_many_lines: "Za dużo pozycji na jednej fakturze.",
+  unauthorized: "Token nie pasuje — zaloguj się ponownie.",
+  unknown_field: "Błąd kasy (nieznane pole) — zgłoś serwisowi.",
+  unprintable_text: "Drukarka nie wydrukuje tego tekstu — użyj liter lub cyfr.",
+  unsupported_media_type: "Błąd kasy (format) — odśwież stronę.",
+  wrong_type: "Błąd kasy (typ danych) — zgłoś serwisowi.",
+};
+const FIELD_PL = { name: "nazwa", quantity: "ilość", unit: "jednostka", unit_price_gross: "cena", unit_price_net: "cena netto",
+  vat_rate: "stawka VAT", nip: "NIP", address: "adres", exemption_basis: "podstawa zwolnienia", payment: "płatność",
+  method: "forma płatności", reason: "przyczyna", returned_quantity: "zwracana ilość", lines: "pozycje", buyer: "nabywca" };
+
 const $ = (id) => document.getElementById(id);
 let products = [];
-let cart = [];          // {name, qty: "2", price: "12.90", vat: "23"}
-let pendingKey = null;  // Idempotency-Key of the sale being issued: a retry reuses it, never issues twice
+// The sale: one Idempotency-Key from its start to "Nowa sprzedaż", kept with the cart in localStorage, so a
+// second tap, a double-click, a reload or a retry after a lost answer can never issue a second invoice.
+// {key, cart: [{name, qty, price, vat, unit, basis}], closed: bool, invoiceId, uncertain: bool}
+let sale = null;
+let cart = [];
+let busy = false;
 let current = null;     // the last issued invoice (API JSON)
 let pollTimer = null;
 let statusTimer = null;
+let healthTimer = null;
 let receiptUrl = null;
 let kor = null;         // the correction form: {inv, lines, key, inputs, changeInputs}
 let korReceiptUrl = null;
@@ -38,6 +100,20 @@ class ApiError extends Error {
     super(e.message || ("HTTP " + status));
     this.status = status; this.code = e.code; this.field = e.field;
   }
+}
+
+function fieldPl(field) {
+  // "lines[1].name" -> "pozycja 2: nazwa"; "buyer.nip" -> "nabywca: NIP"
+  if (!field) return "";
+  const m = /^(lines|changes)\[(\d+)\]\.?(.*)$/.exec(field);
+  if (m) return "pozycja " + (Number(m[2]) + 1) + (m[3] ? ": " + (FIELD_PL[m[3]] || m[3]) : "");
+  return field.split(".").map((p) => FIELD_PL[p] || p).join(": ");
+}
+// What a cashier reads for a failed call: Polish text for the code and the field; never a raw exception.
+function errorPl(e) {
+  if (!(e instanceof ApiError)) return "Brak połączenia z urządzeniem — sprawdź sieć i spróbuj ponownie.";
+  const text = CODE_PL[e.code] || (e.status >= 500 ? CODE_PL.internal : "Urządzenie odmówiło (kod " + (e.code || e.status) + ").");
+  return text + (e.field ? " (" + fieldPl(e.field) + ")" : "");
 }
 
 async function api(path, opts = {}) {
@@ -111,7 +187,10 @@ function route() {
   }
   if (!token()) { show("login"); return; }
   show(location.hash === "#status" ? "status" : "kasa");
+  if (!products.length) loadCatalogue();
+  clearInterval(healthTimer);
   refreshHealth();
+  healthTimer = setInterval(refreshHealth, HEALTH_EVERY_MS);
 }
 
 function logout(message) {
@@ -131,21 +210,101 @@ async function login(ev) {
     $("login-error").textContent = "";
     if (!location.hash || location.hash === "#") location.hash = "#kasa"; else route();
   } catch (e) {
-    if (e.status !== 401) $("login-error").textContent = "Nie można połączyć się z urządzeniem: " + e.message;
+    if (e.status !== 401) $("login-error").textContent = errorPl(e);
   }
+}
+
+// ------------------------------------------------------------------------------ problems in sight
+
+function hhmm(iso) { return iso ? fmtTime(iso) : ""; }  // Warsaw time with its date: an outage may span midnight
+function plural(n, one, few, many) {
+  if (n === 1) return one;
+  return n % 10 >= 2 && n % 10 <= 4 && (n % 100 < 10 || n % 100 >= 20) ? few : many;
+}
+
+// Every current problem as {level: "bad"|"warn", title, todo, short}; worst first.
+function problemsOf(s) {
+  const out = [];
+  const add = (level, short, title, todo) => out.push({ level, short, title, todo });
+  for (const p of s.problems || []) {
+    add("bad", "wystawianie wstrzymane", "Nie można wystawiać faktur.", CODE_PL[p.code] || "Wezwij serwis (kod " + p.code + ").");
+  }
+  const pr = s.printer || {};
+  const ps = pr.status || {};
+  const failed = (pr.queue || {}).failed || 0;
+  if (ps.fault === "paper_out") add("bad", "brak papieru", "Brak papieru w drukarce.", "Włóż nową rolkę — paragony wydrukują się same.");
+  else if (ps.fault === "cover_open") add("bad", "drukarka otwarta", "Pokrywa drukarki jest otwarta.", "Zamknij pokrywę — paragony wydrukują się same.");
+  else if (ps.fault === "unreachable" || ps.fault === "offline" || ps.fault === "printer_error" || String(pr.state || "").startsWith("error")) {
+    add("bad", "drukarka nie działa", "Drukarka nie drukuje.", "Sprawdź zasilanie, kabel i papier; paragony czekają w kolejce.");
+  }
+  if (failed) add("bad", "paragon niewydrukowany", failed + " " + plural(failed, "paragon nie został wydrukowany", "paragony nie zostały wydrukowane", "paragonów nie wydrukowano") + ".",
+    "Wydrukuj ponownie z zakładki Status (przycisk przy fakturze) i wręcz klientowi.");
+  const up = (s.ksef && s.ksef.uplink) || null;
+  const alarms = (up && up.alarms) || [];
+  if (s.nearest_deadline) {
+    const days = daysBetween(s.nearest_deadline, new Date());
+    const date = s.nearest_deadline.split("-").reverse().join(".");
+    if (days < 0 || alarms.some((a) => a.level === "overdue")) add("bad", "termin KSeF minął", "Termin wysyłki faktur do KSeF minął (" + date + ").", "Przywróć internet albo wezwij serwis dziś.");
+    else if (days <= DEADLINE_WARN_DAYS || alarms.some((a) => a.level === "at_risk")) {
+      add("warn", days === 0 ? "termin KSeF dziś" : "termin KSeF jutro", (days === 0 ? "Dziś" : "Jutro") + " mija termin wysyłki faktur do KSeF (" + date + ").", "Sprawdź połączenie z internetem.");
+    }
+  }
+  if (alarms.some((a) => a.level === "rejected")) add("bad", "faktura odrzucona", "KSeF odrzucił fakturę.", "Zgłoś właścicielowi — potrzebna korekta techniczna (Status).");
+  if (s.ksef && s.ksef.reachability === "unreachable") {
+    const since = up && up.last_success ? " Ostatnia udana wysyłka: " + hhmm(up.last_success) + "." : up && up.last_error_at ? " Od " + hhmm(up.last_error_at) + "." : "";
+    add("warn", "brak KSeF", "Brak połączenia z KSeF." + since, "Wystawiaj dalej — faktury wyślą się same po powrocie połączenia.");
+  }
+  const c = s.certificate || {};
+  if (c.days_left != null && c.days_left < 0) add("bad", "certyfikat wygasł", "Certyfikat KSeF wygasł.", "Właściciel musi zainstalować nowy certyfikat.");
+  else if (c.days_left != null && c.days_left <= 30) add("warn", "certyfikat wygasa", "Certyfikat KSeF wygasa za " + c.days_left + " " + plural(c.days_left, "dzień", "dni", "dni") + ".", "Właściciel powinien zamówić nowy w KSeF.");
+  if (s.clock && s.clock.sync === "unsynchronized") add("warn", "zegar", "Zegar urządzenia nie jest zsynchronizowany.", "Sprawdź internet; jeśli trwa, wezwij serwis.");
+  if (ps.paper === "near_end" && !ps.fault) add("warn", "kończy się papier", "Kończy się papier w drukarce.", "Przygotuj nową rolkę.");
+  const b = s.backup || {};
+  if (b.configured && (b.alarm || b.last_error)) add("warn", "kopia zapasowa", "Kopia zapasowa jest nieaktualna.", "Sprawdź nośnik kopii (pendrive) albo wezwij serwis.");
+  return out.sort((a, b2) => (a.level === b2.level ? 0 : a.level === "bad" ? -1 : 1));
+}
+
+function showProblems(list) {
+  const pill = $("health"), banner = $("banner");
+  if (!list.length) {
+    pill.textContent = "gotowe"; pill.className = "pill ok"; banner.hidden = true; return;
+  }
+  const worst = list[0];
+  pill.textContent = worst.short + (list.length > 1 ? " +" + (list.length - 1) : "");
+  pill.className = "pill " + worst.level;
+  banner.hidden = false;
+  banner.className = "banner " + worst.level;
+  $("banner-title").textContent = worst.title;
+  $("banner-todo").textContent = worst.todo;
+  $("banner-more").textContent = list.length > 1 ? "Także: " + list.slice(1).map((p) => p.short).join(", ") + "." : "";
 }
 
 async function refreshHealth() {
   try {
     const s = await apiJson("/v1/status");
-    const pill = $("health");
-    pill.textContent = s.can_issue ? "gotowe" : "nie można wystawiać";
-    pill.className = "pill " + (s.can_issue ? "ok" : "bad");
+    showProblems(problemsOf(s));
     return s;
-  } catch (_) { return null; }
+  } catch (e) {
+    if (e.status !== 401) showProblems([{ level: "bad", short: "brak połączenia", title: "Brak połączenia z urządzeniem.", todo: "Sprawdź, czy urządzenie jest włączone i podłączone do sieci." }]);
+    return null;
+  }
 }
 
 // ---------------------------------------------------------------------------------------- kasa
+
+function rateText(vat) { return /^\d+$/.test(vat) ? vat + "%" : vat; }
+
+async function loadCatalogue() {
+  try {
+    const c = await apiJson("/v1/catalogue");
+    products = c.products || [];
+    const errs = c.errors || [];
+    $("catalogue-error").textContent = errs.length ? "Lista towarów: " + errs.slice(0, 3).map((e) =>
+      (e.line ? "wiersz " + e.line + (e.field ? ", kolumna " + e.field : "") + ": " : "") + e.message).join(" · ") +
+      (errs.length > 3 ? " (i " + (errs.length - 3) + " więcej)" : "") : "";
+  } catch (_) { /* keep the last list */ }
+  renderProducts();
+}
 
 function renderProducts() {
   const box = $("products");
@@ -157,18 +316,49 @@ function renderProducts() {
     b.append(p.name);
     const price = document.createElement("span");
     price.className = "price";
-    price.textContent = formatPln(parseAmount(p.price, 2)) + " · VAT " + p.vat + "%";
+    price.textContent = formatPln(parseAmount(p.price, 2)) + (p.unit && p.unit !== "szt" ? "/" + p.unit : "") + " · VAT " + rateText(p.vat);
     b.append(price);
-    b.addEventListener("click", () => addLine(p.name, "1", p.price, p.vat));
+    b.addEventListener("click", () => addLine(p.name, "1", p.price, p.vat, p.unit || "szt", p.exemption_basis || null));
     box.append(b);
   }
+  box.classList.toggle("locked", saleLocked());
 }
 
-function addLine(name, qty, price, vat) {
-  const same = cart.find((l) => l.name === name && l.price === price && l.vat === vat);
+// ------------------------------------------------------------------------------------------ sale
+
+function saveSale() {
+  sale.cart = cart;
+  sale.buyer = { nip: $("buyer-nip").value, name: $("buyer-name").value, address: $("buyer-address").value };
+  sale.pay = (document.querySelector("input[name=pay]:checked") || {}).value || "card";
+  localStorage.setItem(SALE_KEY, JSON.stringify(sale));
+}
+function startSale() { sale = { key: newKey(), cart: [], closed: false, invoiceId: null, uncertain: false }; cart = sale.cart; }
+function restoreSale() {
+  try { sale = JSON.parse(localStorage.getItem(SALE_KEY) || "null"); } catch (_) { sale = null; }
+  if (!sale || !sale.key) { startSale(); return; }
+  cart = sale.cart || [];
+  const b = sale.buyer || {};
+  $("buyer-nip").value = b.nip || ""; $("buyer-name").value = b.name || ""; $("buyer-address").value = b.address || "";
+  const r = document.querySelector("input[name=pay][value=" + (sale.pay || "card") + "]");
+  if (r) r.checked = true;
+  if (b.nip || b.name || b.address) $("buyer").open = true;
+}
+// Closed (issued) or possibly issued (answer lost): the cart cannot change, only the same request can be retried.
+function saleLocked() { return !!sale && (sale.closed || sale.uncertain); }
+function lockInputs() {
+  const locked = saleLocked();
+  for (const id of ["buyer-nip", "buyer-name", "buyer-address", "m-name", "m-qty", "m-price", "m-rate", "m-unit", "m-basis"]) $(id).disabled = locked;
+  for (const r of document.querySelectorAll("input[name=pay]")) r.disabled = locked;
+  for (const b of document.querySelectorAll("#products button, #manual-form button")) b.disabled = locked;
+  $("products").classList.toggle("locked", locked);
+}
+
+function addLine(name, qty, price, vat, unit, basis) {
+  if (saleLocked()) return;
+  const same = cart.find((l) => l.name === name && l.price === price && l.vat === vat && l.unit === unit);
   if (same) same.qty = String((parseAmount(same.qty, 3) + parseAmount(qty, 3)) / 1000);
-  else cart.push({ name, qty, price, vat });
-  pendingKey = null; // a different sale from now on
+  else cart.push({ name, qty, price, vat, unit, basis });
+  saveSale();
   renderCart();
 }
 
@@ -176,31 +366,41 @@ function renderCart() {
   const body = $("cart").tBodies[0];
   body.replaceChildren();
   let total = 0;
+  const locked = saleLocked();
   cart.forEach((l, i) => {
     const tr = body.insertRow();
     const n = tr.insertCell(); n.className = "n";
-    n.textContent = l.name + " (" + l.vat + "%)";
-    const q = tr.insertCell(); q.className = "amt";
-    const minus = document.createElement("button"); minus.type = "button"; minus.textContent = "−";
-    minus.setAttribute("aria-label", "mniej: " + l.name);
-    minus.addEventListener("click", () => changeQty(i, -1));
-    const plus = document.createElement("button"); plus.type = "button"; plus.textContent = "+";
-    plus.setAttribute("aria-label", "więcej: " + l.name);
-    plus.addEventListener("click", () => changeQty(i, 1));
-    q.append(minus, " " + l.qty.replace(".", ",") + " ", plus);
+    n.textContent = l.name + " (" + rateText(l.vat) + ")";
+    const q = tr.insertCell(); q.className = "amt qty";
+    const qtyText = l.qty.replace(".", ",") + " " + (l.unit || "szt");
+    if (locked) q.append(qtyText);
+    else {
+      const minus = document.createElement("button"); minus.type = "button"; minus.textContent = "−";
+      minus.setAttribute("aria-label", "mniej: " + l.name);
+      minus.addEventListener("click", () => changeQty(i, -1));
+      const plus = document.createElement("button"); plus.type = "button"; plus.textContent = "+";
+      plus.setAttribute("aria-label", "więcej: " + l.name);
+      plus.addEventListener("click", () => changeQty(i, 1));
+      const span = document.createElement("span"); span.className = "q"; span.textContent = qtyText;
+      q.append(minus, span, plus);
+    }
     const a = tr.insertCell(); a.className = "amt";
     a.textContent = formatPln(lineGrosze(l));
     total += lineGrosze(l);
   });
   $("cart-empty").hidden = cart.length > 0;
   $("cart-total").textContent = formatPln(total);
+  const last = body.rows[body.rows.length - 1];
+  if (last) last.scrollIntoView({ block: "nearest" });
+  lockInputs();
   updateIssueButton();
 }
 
 function changeQty(i, delta) {
+  if (saleLocked()) return;
   const q = parseAmount(cart[i].qty, 3) + delta * 1000;
   if (q <= 0) cart.splice(i, 1); else cart[i].qty = String(q / 1000);
-  pendingKey = null;
+  saveSale();
   renderCart();
 }
 
@@ -218,27 +418,42 @@ function nipState() {
 function updateIssueButton() {
   const nip = nipState();
   const needName = nip === "ok" && !$("buyer-name").value.trim();
-  $("issue").disabled = cart.length === 0 || nip === "bad" || nip === "partial" || needName;
-  $("issue-error").textContent = needName ? "Podaj nazwę nabywcy (wymagana przy NIP)." : "";
+  const needNip = cart.some((l) => l.vat === "oo") && nip !== "ok";
+  const summary = [normalizeNip($("buyer-nip").value), $("buyer-name").value.trim()].filter(Boolean).join(" · ");
+  $("buyer-summary").textContent = summary ? "— " + summary : "";
+  const btn = $("issue");
+  btn.disabled = busy || !sale || sale.closed || cart.length === 0 || nip === "bad" || nip === "partial" || needName || needNip;
+  btn.textContent = busy ? "Wystawiam…" : sale && sale.closed ? "Wystawiono — Nowa sprzedaż poniżej" :
+    sale && sale.uncertain ? "Ponów wystawienie (ta sama sprzedaż)" : "Wystaw fakturę";
+  if (sale && sale.closed) return;
+  if (needName || needNip || nip === "bad" || nip === "partial") $("buyer").open = true;
+  if (!busy && !(sale && sale.uncertain)) {
+    $("issue-error").textContent = needName ? "Podaj nazwę nabywcy (wymagana przy NIP)." :
+      needNip ? "Odwrotne obciążenie (oo) wymaga NIP nabywcy." : "";
+  }
 }
 
 function addManual(ev) {
   ev.preventDefault();
   const name = $("m-name").value.trim();
   const qty = parseAmount($("m-qty").value, 3), price = parseAmount($("m-price").value, 2);
+  const vat = $("m-rate").value, basis = $("m-basis").value.trim();
   if (!name) { $("m-error").textContent = "Podaj nazwę."; return; }
   if (!qty) { $("m-error").textContent = "Ilość: liczba większa od zera, np. 1 lub 0,25."; return; }
   if (price === null) { $("m-error").textContent = "Cena: kwota w złotych, np. 12,90."; return; }
+  if (vat === "zw" && !basis) { $("m-error").textContent = "Przy stawce zw podaj podstawę zwolnienia."; return; }
   $("m-error").textContent = "";
-  addLine(name, plainDecimal($("m-qty").value), plainDecimal($("m-price").value), $("m-rate").value);
+  addLine(name, plainDecimal($("m-qty").value), plainDecimal($("m-price").value), vat, $("m-unit").value, vat === "zw" ? basis : null);
   $("m-name").value = ""; $("m-price").value = ""; $("m-qty").value = "1";
 }
 
 function requestBody() {
   const body = {
-    lines: cart.map((l) => ({ name: l.name, quantity: l.qty, unit: "szt", unit_price_gross: l.price, vat_rate: l.vat })),
+    lines: cart.map((l) => ({ name: l.name, quantity: l.qty, unit: l.unit || "szt", unit_price_gross: l.price, vat_rate: l.vat })),
     payment: { method: document.querySelector("input[name=pay]:checked").value },
   };
+  const bases = [...new Set(cart.filter((l) => l.vat === "zw").map((l) => l.basis).filter(Boolean))];
+  if (bases.length) body.exemption_basis = bases.join("; ");
   const nip = normalizeNip($("buyer-nip").value);
   const name = $("buyer-name").value.trim(), address = $("buyer-address").value.trim();
   if (nip || name) {
@@ -250,26 +465,32 @@ function requestBody() {
 }
 
 async function issue() {
-  const btn = $("issue");
-  btn.disabled = true;
-  btn.textContent = "Wystawiam…";
+  if (busy || !sale || sale.closed) return; // a second tap or a double-click while the first is on its way
+  busy = true;
+  saveSale();
+  updateIssueButton();
   $("issue-error").textContent = "";
-  pendingKey = pendingKey || newKey();
   try {
     const inv = await apiJson("/v1/invoices", {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Idempotency-Key": pendingKey },
+      headers: { "Content-Type": "application/json", "Idempotency-Key": sale.key },
       body: JSON.stringify(requestBody()),
+      signal: AbortSignal.timeout(ISSUE_TIMEOUT_MS),  // no answer: the outcome is unknown, the same sale may be retried
     });
-    pendingKey = null;
+    sale.closed = true; sale.uncertain = false; sale.invoiceId = inv.id;
+    saveSale();
     showResult(inv);
   } catch (e) {
-    if (e.status && e.status < 500 && e.status !== 408) pendingKey = null; // refused: the next try is a new request
-    const where = e.field ? " (" + e.field + ")" : "";
-    $("issue-error").textContent = "Nie wystawiono: " + e.message + where;
+    const refused = e instanceof ApiError && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 409;
+    if (refused) { sale.key = newKey(); sale.uncertain = false; } // nothing was stored: the corrected sale is a new request
+    else if (!(e instanceof ApiError && e.status === 409)) sale.uncertain = true; // maybe stored: only the same request may follow
+    saveSale();
+    $("issue-error").textContent = (refused || (e instanceof ApiError && e.status === 409) ? "Nie wystawiono: " + errorPl(e) :
+      "Nie wiadomo, czy faktura powstała (" + errorPl(e) + "). Dotknij „Ponów wystawienie” — ta sama sprzedaż nie da drugiej faktury.");
   } finally {
-    btn.textContent = "Wystaw fakturę";
-    updateIssueButton();
+    busy = false;
+    renderCart();
+    renderProducts();
   }
 }
 
@@ -280,6 +501,7 @@ function showResult(inv) {
   renderResultState(inv);
   loadReceipt(inv.id);
   pollInvoice(inv.id);
+  renderCart();
   $("result").scrollIntoView({ behavior: "smooth", block: "start" });
   refreshHealth();
 }
@@ -288,7 +510,8 @@ function renderResultState(inv) {
   $("r-state").textContent = STATE_PL[inv.state] || inv.state;
   $("r-print").textContent = PRINT_PL[inv.print_state] || inv.print_state;
   $("r-print").dataset.state = inv.print_state;
-  $("r-print-error").textContent = "";
+  $("r-print-error").textContent = inv.print_state === "failed" ? "Paragon nie wydrukował się — dotknij „Drukuj ponownie”." :
+    inv.print_state === "failed_retrying" ? "Drukarka nie drukuje — sprawdź papier i pokrywę; paragon wydrukuje się sam." : "";
 }
 
 async function loadReceipt(id) {
@@ -298,7 +521,7 @@ async function loadReceipt(id) {
     receiptUrl = URL.createObjectURL(blob);
     $("r-receipt").src = receiptUrl;
   } catch (e) {
-    $("r-print-error").textContent = "Podgląd paragonu niedostępny: " + e.message;
+    $("r-print-error").textContent = "Podgląd paragonu niedostępny: " + errorPl(e);
   }
 }
 
@@ -312,7 +535,7 @@ function pollInvoice(id) {
       if (current && current.id === id) { current = inv; renderResultState(inv); }
       if (["printed", "failed"].includes(inv.print_state) && tries > 1) return;
     } catch (_) { /* keep trying */ }
-    if (tries < 60) pollTimer = setTimeout(tick, 1000);
+    if (tries < 120) pollTimer = setTimeout(tick, 1000);
   };
   tick();
 }
@@ -324,43 +547,75 @@ async function reprint() {
     $("r-print").textContent = PRINT_PL.pending + " (kopia)";
     pollInvoice(current.id);
   } catch (e) {
-    $("r-print-error").textContent = "Nie można wydrukować ponownie: " + e.message;
+    $("r-print-error").textContent = "Nie można wydrukować ponownie: " + errorPl(e);
   }
 }
 
 function newSale() {
-  cart = []; pendingKey = null; current = null;
+  startSale();
+  current = null;
   for (const id of ["buyer-nip", "buyer-name", "buyer-address"]) $(id).value = "";
+  $("buyer").open = false;
+  $("issue-error").textContent = "";
   $("result").hidden = true;
+  saveSale();
   renderCart();
+  renderProducts();
   window.scrollTo(0, 0);
+}
+
+async function resumeSale() {
+  // after a reload: a closed sale shows its invoice again; an open one just has its cart back
+  if (sale.closed && sale.invoiceId) {
+    try { showResult(await apiJson("/v1/invoices/" + sale.invoiceId)); } catch (_) { /* shown on the next action */ }
+  }
 }
 
 // -------------------------------------------------------------------------------------- status
 
 function tile(id, level) { const t = $(id); t.classList.remove("ok", "warn", "bad"); if (level) t.classList.add(level); }
-function daysBetween(isoDate, now) {
-  const d = new Date(isoDate + "T00:00:00"), today = new Date(now.getFullYear(), now.getMonth(), now.getDate());
-  return Math.round((d - today) / 86400000);
+// Dates: ONE format on the whole page, DD.MM.YYYY (08.12.2026), as Polish invoices and KSeF print it, always
+// in Warsaw time whatever the browser's zone. Written out by hand: toLocaleDateString("pl-PL") drops the
+// leading zero (8.12.2026), and the browser's own "today" is not the Polish civil date of a deadline.
+const WARSAW = new Intl.DateTimeFormat("en-GB", { timeZone: "Europe/Warsaw", year: "numeric", month: "2-digit",
+  day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+function warsawParts(instant) {
+  const p = {};
+  for (const part of WARSAW.formatToParts(instant)) p[part.type] = part.value;
+  return p;
 }
-function fmtTime(iso) { return iso ? new Date(iso).toLocaleString("pl-PL") : "—"; }
+function fmtDate(isoDate) {  // a civil date "2026-12-08" (P_1, a deadline) -> "08.12.2026"
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(isoDate || ""));
+  return m ? m[3] + "." + m[2] + "." + m[1] : "—";
+}
+function warsawDate(instant) {  // the Polish civil date of an instant, "2026-12-08"
+  const p = warsawParts(instant);
+  return p.year + "-" + p.month + "-" + p.day;
+}
+function fmtInstantDate(iso) { return iso ? fmtDate(warsawDate(new Date(iso))) : "—"; }
+function fmtClock(instant) { const p = warsawParts(instant); return p.hour + ":" + p.minute + ":" + p.second; }
+function fmtTime(iso) {  // an instant -> "08.12.2026 14:05:09" (Warsaw)
+  return iso ? fmtInstantDate(iso) + " " + fmtClock(new Date(iso)) : "—";
+}
+function dayNumber(isoDate) { const [y, m, d] = isoDate.split("-").map(Number); return Date.UTC(y, m - 1, d) / 86400000; }
+function daysBetween(isoDate, now) { return dayNumber(isoDate) - dayNumber(warsawDate(now)); }
 function text(id, value) { $(id).textContent = value == null ? "—" : String(value); }
 
 async function refreshStatus() {
   let s;
-  try { s = await apiJson("/v1/status"); } catch (e) { text("s-updated", "Błąd odświeżania: " + e.message); return; }
+  try { s = await apiJson("/v1/status"); } catch (e) { text("s-updated", "Błąd odświeżania: " + errorPl(e)); return; }
   const now = new Date();
 
   text("s-can-issue", s.can_issue ? "możliwe" : "wstrzymane");
   tile("t-issue", s.can_issue ? "ok" : "bad");
   const ul = $("s-problems"); ul.replaceChildren();
-  for (const p of s.problems || []) { const li = document.createElement("li"); li.textContent = p.message; ul.append(li); }
+  for (const p of s.problems || []) { const li = document.createElement("li"); li.textContent = CODE_PL[p.code] || ("kod " + p.code); ul.append(li); }
 
   const up = (s.ksef && s.ksef.uplink) || null;
   const alarms = (up && up.alarms) || [];
   if (s.nearest_deadline) {
     const days = daysBetween(s.nearest_deadline, now);
-    text("s-deadline", new Date(s.nearest_deadline + "T12:00:00").toLocaleDateString("pl-PL"));
+    text("s-deadline", fmtDate(s.nearest_deadline));
     const overdue = days < 0 || alarms.some((a) => a.level === "overdue");
     const atRisk = days <= DEADLINE_WARN_DAYS || alarms.some((a) => a.level === "at_risk");
     text("s-deadline-note", overdue ? "Termin minął — wyślij faktury do KSeF!" :
@@ -386,9 +641,9 @@ async function refreshStatus() {
 
   const c = s.certificate || {};
   const certType = c.type || "nieznany typ";  // what the signer holds: never assumed
-  text("s-cert", certType + " · ważny do " + (c.not_after ? new Date(c.not_after).toLocaleDateString("pl-PL") : "?"));
+  text("s-cert", certType + " · ważny do " + (c.not_after ? fmtInstantDate(c.not_after) : "?"));
   text("s-cert-detail", "nr " + c.serial + " · NIP " + (c.nip || "—") + " · klucz: " + c.backend +
-    " · zostało dni: " + c.days_left + ((c.warnings || []).length ? " · " + c.warnings.join("; ") : ""));
+    " · zostało dni: " + c.days_left + ((c.warnings || []).length ? " · uwagi: " + c.warnings.length + " (ksef-edge cert show)" : ""));
   tile("t-cert", c.days_left < 0 || c.type !== "Offline" ? "bad" : c.days_left <= 30 || (c.warnings || []).length ? "warn" : "ok");
 
   const clk = s.clock || {};
@@ -398,13 +653,18 @@ async function refreshStatus() {
 
   const pr = s.printer || {};
   const prState = String(pr.state || "");
-  text("s-printer", prState === "ok" ? "gotowa" : prState === "not_configured" ? "nie skonfigurowano" : prState);
+  const pst = pr.status || {};
+  const fault = pst.fault ? { paper_out: "brak papieru", cover_open: "otwarta pokrywa", offline: "wyłączona (offline)",
+    printer_error: "błąd mechanizmu", unreachable: "nie odpowiada" }[pst.fault] || pst.fault : null;
+  text("s-printer", fault || (prState === "ok" ? "gotowa" : prState === "not_configured" ? "nie skonfigurowano" :
+    prState.startsWith("error") ? "nie drukuje" : prState.startsWith("printing") ? "drukuje" : prState));
   const pq = pr.queue || {};
-  text("s-printer-detail", Object.entries(pq).filter(([, v]) => v).map(([k, v]) => (PRINT_PL[k] || k) + ": " + v).join(" · ") || "");
-  tile("t-printer", prState === "ok" ? "ok" : prState.startsWith("error") ? "bad" : "warn");
+  text("s-printer-detail", [pst.paper === "near_end" ? "kończy się papier" : "", ...Object.entries(pq).filter(([, v]) => v)
+    .map(([k, v]) => (PRINT_PL[k] || k) + ": " + v)].filter(Boolean).join(" · "));
+  tile("t-printer", fault || prState.startsWith("error") || pq.failed ? "bad" : prState === "ok" || prState.startsWith("printing") ? (pst.paper === "near_end" ? "warn" : "ok") : "warn");
 
-  if (up && up.last_error) {
-    text("s-uplink-error", up.last_error + " (" + fmtTime(up.last_error_at) + ")");
+  if (up && up.last_error && reach !== "reachable") {  // details stay in the daemon log: no raw exception here
+    text("s-uplink-error", "Nie udało się wysłać do KSeF (" + fmtTime(up.last_error_at) + "). Faktury czekają i wyślą się same.");
     tile("t-uplink", "warn");
   } else {
     text("s-uplink-error", up ? "brak błędów" + (up.last_success ? " · ostatnia wysyłka " + fmtTime(up.last_success) : "")
@@ -415,7 +675,7 @@ async function refreshStatus() {
   showBackup(s.backup || {});
 
   await refreshRecent();
-  text("s-updated", "Aktualizacja: " + now.toLocaleTimeString("pl-PL"));
+  text("s-updated", "Aktualizacja: " + fmtClock(now));
 }
 
 function fmtAge(seconds) {
@@ -437,8 +697,8 @@ function showBackup(b) {
   text("s-backup", b.last_backup_at ? "ostatnia " + fmtAge(b.age_s) + " temu" : "brak kopii");
   const parts = [];
   if (b.unprotected_invoices) parts.push("faktur bez kopii (jeszcze nie w KSeF): " + b.unprotected_invoices);
-  if (b.alarm || !b.last_backup_at) parts.push(b.message);
-  if (b.last_error) parts.push("błąd ostatniej kopii: " + b.last_error);
+  if (b.alarm || !b.last_backup_at) parts.push("kopia nieaktualna — sprawdź nośnik");
+  if (b.last_error) parts.push("ostatnia kopia nie powiodła się");
   parts.push("nośnik: " + b.dir);
   text("s-backup-detail", parts.join(" · "));
   tile("t-backup", b.alarm || b.last_error ? "warn" : "ok");
@@ -454,7 +714,7 @@ async function refreshRecent() {
     tr.insertCell().textContent = inv.number;
     const st = tr.insertCell(); st.textContent = STATE_SHORT[inv.state] || inv.state; st.title = STATE_PL[inv.state] || "";
     const k = tr.insertCell(); k.className = "ksef"; k.textContent = inv.ksef_number || "—";
-    tr.insertCell().textContent = inv.deadline ? inv.deadline.split("-").reverse().join(".") : "—";
+    tr.insertCell().textContent = fmtDate(inv.deadline);
     const p = tr.insertCell(); p.textContent = PRINT_SHORT[inv.print_state] || inv.print_state; p.title = PRINT_PL[inv.print_state] || "";
     const u = tr.insertCell(); u.className = "act";
     if (inv.upo_available) {
@@ -477,12 +737,11 @@ async function openUpo(id) {
   try {
     const blob = await (await api("/v1/invoices/" + id + "/upo.xml")).blob();
     window.open(URL.createObjectURL(new Blob([blob], { type: "text/xml" })), "_blank");
-  } catch (e) { text("s-updated", "UPO niedostępne: " + e.message); }
+  } catch (e) { text("s-updated", "UPO niedostępne: " + errorPl(e)); }
 }
 
 // ----------------------------------------------------------------------------- korekta (returns)
 
-function fieldNote(e) { return e.field ? " (pole: " + e.field + ")" : ""; }
 function decimalPln(text) {  // "-12.30" -> "12,30 zł" (the amount refunded)
   const v = parseAmount(String(text).replace(/^-/, ""), 2);
   return v === null ? String(text) + " zł" : formatPln(v);
@@ -500,12 +759,12 @@ async function openCorrection(id) {
     const [inv, lines] = await Promise.all([apiJson("/v1/invoices/" + id), apiJson("/v1/invoices/" + id + "/lines")]);
     kor = { inv, lines, key: null, inputs: [], changeInputs: [] };
   } catch (e) {
-    $("k-error").textContent = "Nie można skorygować tej faktury: " + e.message + fieldNote(e);
+    $("k-error").textContent = "Nie można skorygować tej faktury: " + errorPl(e);
     return;
   }
   const { inv, lines } = kor;
   $("k-number").textContent = inv.number;
-  $("k-info").textContent = "wystawiona " + inv.issue_date.split("-").reverse().join(".") +
+  $("k-info").textContent = "wystawiona " + fmtDate(inv.issue_date) +
     " · " + (STATE_PL[inv.state] || inv.state) + " · razem " + decimalPln(inv.totals ? inv.totals.gross : "?") +
     (lines.corrections ? " · wcześniejsze korekty: " + lines.corrections : "") +
     " · ceny " + (lines.price_kind === "net" ? "netto" : "brutto");
@@ -579,10 +838,15 @@ async function submitCorrection(ev) {
     showCorrection(k);
   } catch (e) {
     if (e.status && e.status < 500 && e.status !== 408) kor.key = null; // refused: nothing stored
-    $("k-error").textContent = "Nie wystawiono korekty: " + e.message + fieldNote(e);
+    $("k-error").textContent = "Nie wystawiono korekty: " + errorPl(e);
     const m = /^changes\[(\d+)\]/.exec(e.field || "");
     const inp = m ? kor.changeInputs[Number(m[1])] : null;
     if (inp) { inp.classList.add("invalid"); inp.focus(); }
+    const line = inp ? kor.lines.lines.find((l) => String(l.line_no) === inp.dataset.lineNo) : null;
+    if (line && /returned_quantity$/.test(e.field || "")) {  // say what is allowed, from the lines the page holds
+      $("k-error").textContent = "Nie wystawiono korekty: pozycja " + line.line_no + " — można zwrócić najwyżej " +
+        line.remaining_quantity.replace(".", ",") + " " + line.unit + ".";
+    }
     if (e.field === "reason") $("k-reason").classList.add("invalid");
   } finally {
     btn.textContent = "Wystaw korektę";
@@ -602,7 +866,7 @@ async function showCorrection(k) {
     if (korReceiptUrl) URL.revokeObjectURL(korReceiptUrl);
     korReceiptUrl = URL.createObjectURL(blob);
     $("k-receipt").src = korReceiptUrl;
-  } catch (e) { $("k-r-error").textContent = "Podgląd paragonu niedostępny: " + e.message; }
+  } catch (e) { $("k-r-error").textContent = "Podgląd paragonu niedostępny: " + errorPl(e); }
   for (let i = 0; i < 30 && !["printed", "failed"].includes(k.print_state); i++) {
     await new Promise((r) => setTimeout(r, 1000));
     try { k = await apiJson("/v1/invoices/" + k.id); } catch (_) { continue; }
@@ -631,12 +895,15 @@ async function start() {
   for (const r of document.querySelectorAll("input[name=k-refund]")) r.addEventListener("change", korChanged);
   $("k-cancel").addEventListener("click", closeCorrection);
   $("k-done").addEventListener("click", closeCorrection);
-  for (const id of ["buyer-nip", "buyer-name"]) $(id).addEventListener("input", () => { pendingKey = null; updateIssueButton(); });
+  for (const id of ["buyer-nip", "buyer-name", "buyer-address"]) $(id).addEventListener("input", () => { saveSale(); updateIssueButton(); });
+  for (const r of document.querySelectorAll("input[name=pay]")) r.addEventListener("change", saveSale);
+  $("m-rate").addEventListener("change", () => { $("m-basis-label").hidden = $("m-rate").value !== "zw"; });
   window.addEventListener("hashchange", route);
-  try { products = await (await fetch("/ui/products.json")).json(); } catch (_) { products = []; }
-  renderProducts();
+  restoreSale();
   renderCart();
   route();
+  setInterval(() => { if (token()) loadCatalogue(); }, 15000);  // the owner's edits show without a reload
+  await resumeSale();
 }
 
 document.addEventListener("DOMContentLoaded", start);
