@@ -365,6 +365,7 @@ def _log_task_end(task: asyncio.Task[Any]) -> None:
 
 async def run_daemon(config: Config) -> int:
     """Run until SIGTERM/SIGINT; the systemd unit's main process."""
+    os.umask(os.umask(0o077) | 0o027)  # files the daemon creates: at most 0640, whatever umask it got
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

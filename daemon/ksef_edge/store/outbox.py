@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 import aiosqlite
 
+from .file_modes import create_private, tighten
 from .migrations import MIGRATIONS, Migration, migrate_sync
 from .retirement import check_not_retired
 from .open_errors import open_error
@@ -220,6 +221,7 @@ class OutboxStore:
         writer = _Writer()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)  # 0600 whatever the umask; SQLite gives -wal/-shm the same mode
             await writer.connect(path, busy_timeout_ms)
 
             def check_and_migrate(conn: sqlite3.Connection) -> int:
@@ -230,6 +232,7 @@ class OutboxStore:
 
             version = await writer.run(check_and_migrate)
             reader = await _connect_reader(path, busy_timeout_ms)
+            tighten(path)
         except (sqlite3.Error, OSError) as exc:
             await writer.close()
             raise open_error(path, exc) from exc
