@@ -25,7 +25,7 @@ def systemd_creds_available() -> bool:
 
 
 def _run(cmd: list[str], *, stdin: bytes | None = None) -> bytes:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True)
+    proc = subprocess.run(cmd, input=stdin, capture_output=True, check=False)
     if proc.returncode != 0:
         raise CredentialError(f"{cmd[0]} {cmd[1]} failed: {proc.stderr.decode(errors='replace').strip()}")
     return proc.stdout
