@@ -30,7 +30,7 @@ from . import __version__
 from .api.app import build_app
 from .api.issuer import InvoiceIssuer, utc_now
 from .api.connections import ConnectionLimits
-from .api.listener import GuardedSite, ensure_descriptors
+from .api.listener import GuardedSite, ensure_descriptors, lan_tls_context
 from .api.metrics import Metrics
 from .api.self_check import api_answers
 from .api.state import CertificateStatus, DaemonState
@@ -210,7 +210,8 @@ class Daemon:
             os.chmod(path, 0o660)
             self.bound = str(path)
         else:
-            site = GuardedSite(self._runner, limits, host=api.listen_host, port=api.listen_port)
+            site = GuardedSite(self._runner, limits, host=api.listen_host, port=api.listen_port,
+                               ssl_context=lan_tls_context(api))
             await site.start()
             self.bound = site.bound
         self.site = site

@@ -34,9 +34,11 @@ from ..printing.printable import check_receipt_printable
 from ..refusal import Refusal
 from .connections import guard_middleware
 from .errors import ApiError, error_response
+from .host_check import ALLOWED_HOSTS_KEY, allowed_hosts, host_middleware
 from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
+from .metrics_access import check_metrics_access
 from .request_body import read_body
 from .technical_correction import technical_correction_json, technical_correction_of
 from .state import DaemonState
@@ -53,10 +55,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(state: DaemonState) -> web.Application:
     app = web.Application(
-        middlewares=[guard_middleware, _errors_middleware, _auth_middleware],
+        middlewares=[guard_middleware, host_middleware, _errors_middleware, _auth_middleware],
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state
+    app[ALLOWED_HOSTS_KEY] = allowed_hosts(state.config.api.listen_host, state.config.api.allowed_hosts)
     app.router.add_post("/v1/invoices", post_invoice)
     app.router.add_get("/v1/invoices", list_invoices)
     app.router.add_get("/v1/invoices/{id}", get_invoice)
@@ -358,6 +361,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
+    check_metrics_access(request, state.config.api)
     m = state.metrics
     for name, n in (await state.store.counts_by_state()).items():
         m.invoices.labels(state=name).set(n)

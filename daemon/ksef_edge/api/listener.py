@@ -38,6 +38,20 @@ def ensure_descriptors(connections_max: int) -> int:
     return int(soft)
 
 
+def lan_tls_context(api: Any) -> ssl.SSLContext | None:
+    """The TLS context when [api] has a certificate; a loud warning for plain HTTP facing the LAN."""
+    from .host_check import is_loopback  # noqa: PLC0415
+    from .tls import server_context  # noqa: PLC0415
+
+    if api.tls_cert_file is not None:
+        return server_context(api.tls_cert_file, api.tls_key_file)
+    if api.unix_socket is None and not is_loopback(api.listen_host):
+        for _ in range(3):
+            log.warning("SECURITY: the API listens on %s WITHOUT TLS (allow_plain_http_on_lan = true): the POS token "
+                        "and buyers' data cross the network in clear text; run `ksef-edge tls init`", api.listen_host)
+    return None
+
+
 class GuardedSite(web.BaseSite):
     """`web.TCPSite`/`web.UnixSite` with a connection cap and head deadlines (see `connections`)."""
 
