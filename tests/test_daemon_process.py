@@ -147,7 +147,12 @@ def test_sigkill_during_a_stream_of_posts_loses_and_duplicates_nothing(tmp_path)
         workers = [threading.Thread(target=stream, args=(stop,)) for _ in range(3)]
         for w in workers:
             w.start()
-        time.sleep(rng.uniform(0.2, 0.8))
+        # kill once this cycle's stream is surely running (some new 201s), not after a lucky sleep
+        want = len(acknowledged) + rng.randint(3, 12)
+        deadline = time.monotonic() + 60
+        while len(acknowledged) < want and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(acknowledged) >= want, f"cycle {cycle}: the stream never got going"
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         stop.set()
@@ -203,7 +208,9 @@ def test_sigterm_during_a_stream_finishes_in_flight_requests(tmp_path):
     workers = [threading.Thread(target=stream) for _ in range(3)]
     for w in workers:
         w.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60                     # stop while the stream surely runs
+    while sum(1 for r in results if r[1] == 201) < 10 and time.monotonic() < deadline:
+        time.sleep(0.005)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
     for w in workers:

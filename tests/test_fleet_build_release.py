@@ -23,8 +23,17 @@ def build(out: Path, *args: str) -> Path:
 
 
 def unpack(tarball: Path, dest: Path) -> Path:
+    """Extract safely on every supported Python: Debian 12's 3.11.2 has no extractall(filter=...)."""
     with tarfile.open(tarball) as tar:
-        tar.extractall(dest, filter="data")
+        if hasattr(tarfile, "data_filter"):  # 3.11.4+, 3.12+
+            tar.extractall(dest, filter="data")
+        else:
+            root = dest.resolve()
+            for member in tar.getmembers():
+                target = (dest / member.name).resolve()
+                assert member.isfile() or member.isdir(), f"unexpected member type: {member.name}"
+                assert target == root or root in target.parents, f"member escapes the destination: {member.name}"
+            tar.extractall(dest)  # every member was checked above
     (top,) = dest.iterdir()
     return top
 

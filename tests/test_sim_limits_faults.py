@@ -66,6 +66,20 @@ async def test_slow_fault_answers_late_but_answers(ksef_client: KsefTestClient, 
     assert time.monotonic() - started >= 0.4
 
 
+async def test_hold_fault_keeps_the_request_unanswered_until_the_rule_is_removed(ksef_client: KsefTestClient,
+                                                                                ksef_sim):
+    ksef_sim.add_fault("GET security/public-key-certificates=hold")
+    call = asyncio.ensure_future(ksef_client.request("GET", "/security/public-key-certificates", bearer=None))
+    deadline = time.monotonic() + 10
+    while ksef_sim.admin("GET", "/admin/faults")[0]["held"] != 1:
+        assert time.monotonic() < deadline and not call.done(), "the request was not held"
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+    assert not call.done()                                      # held, not answered late
+    ksef_sim.clear_faults()                                     # releases it: handled normally
+    assert (await asyncio.wait_for(call, 10)).status == 200
+
+
 async def test_commit_then_drop_accepts_the_invoice_and_resend_is_440(ksef_client: KsefTestClient, ksef_sim):
     await ksef_client.authenticate(SIM_NIP, SIM_TOKEN)
     session, crypto = await ksef_client.open_online()

@@ -92,38 +92,56 @@ def _spawn_uplink(tmp_path, sim, *extra: str) -> subprocess.Popen:
         env=env, stdout=(tmp_path / "uplink.log").open("ab"), stderr=subprocess.STDOUT)
 
 
+# Each round the uplink's sends are held by the simulator (fault kind `hold`), so the SIGKILL surely
+# lands while invoices are `sending` with their requests unanswered. Replacing the rules at the next
+# round releases the held requests: KSeF then handles them for a client that is gone, which the next
+# uplink must find out (asking, not resending) for every invoice to land exactly once.
+SIGKILL_FAULTS = ["POST sessions/online/*/invoices=drop:0.1", "POST sessions/batch/*/close=drop:0.2",
+                  "POST sessions/online/*/invoices=hold", "POST sessions/batch/*/close=hold"]
+
+
+async def _held_requests(sim) -> int:
+    return sum(rule["held"] for rule in await sim.admin("GET", "/admin/faults") if rule["kind"] == "hold")
+
+
+async def _wait_held(sim, timeout_s: float) -> int:
+    """Until this uplink process has a send request held unanswered by the simulator."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if held := await _held_requests(sim):
+            return held
+        await asyncio.sleep(0.02)
+    return 0
+
+
 async def test_uplink_killed_with_sigkill_mid_sending_still_delivers_exactly_once(tmp_path, ec_signer):
     sim = start_sim(tmp_path)
     issuer = await OutboxStore.open(tmp_path / "outbox.db")
     rng = random.Random(11)
     try:
-        await sim.admin("POST", "/admin/faults", {"rules": ["POST sessions/online/*/invoices=drop:0.1",
-                                                           "POST sessions/batch/*/close=drop:0.2"]})
         ids = await issue_invoices(issuer, ec_signer, 120)
-        kills = killed_in_flight = 0
+        in_flight_at_kill = []
         for round_ in range(6):
+            await sim.admin("POST", "/admin/faults", {"replace": True, "rules": SIGKILL_FAULTS})
+            if round_ % 2 == 0 and round_:
+                ids += await issue_invoices(issuer, ec_signer, 40, prefix=f"B{round_}")  # backlog: batch
             proc = _spawn_uplink(tmp_path, sim)
             if round_ % 2:
                 for _ in range(8):                                     # trickle while it runs: online path
                     ids += await issue_invoices(issuer, ec_signer, 1, prefix=f"K{round_}")
                     await asyncio.sleep(0.02)
-            await asyncio.sleep(rng.uniform(0.1, 0.8))                 # a random moment of sending
-            started = time.monotonic()                                 # ...while invoices are in flight: a busy
-            while time.monotonic() - started < 20:                     # machine may take seconds to start it
-                counts = await issuer.counts_by_state()
-                if counts["sending"] or not counts["issued"]:
-                    break
-                await asyncio.sleep(0.01)
-            in_flight = (await issuer.counts_by_state())["sending"]
+            assert await _wait_held(sim, 60), f"round {round_}: the uplink never sent anything"
+            await asyncio.sleep(rng.uniform(0.0, 0.3))                 # held sends stay in flight meanwhile
+            held = await _held_requests(sim)
+            sending = (await issuer.counts_by_state())["sending"]
             proc.send_signal(signal.SIGKILL)
+            in_flight_at_kill.append(min(held, sending))
             proc.wait()
-            kills += 1
-            killed_in_flight += bool(in_flight)
         await sim.admin("DELETE", "/admin/faults")
         proc = _spawn_uplink(tmp_path, sim, "--until-drained")
         rc = await asyncio.get_running_loop().run_in_executor(None, proc.wait, 120)
         assert rc == 0, (tmp_path / "uplink.log").read_text()[-3000:]
-        assert kills == 6 and killed_in_flight >= 3, killed_in_flight
+        assert len(in_flight_at_kill) == 6 and all(in_flight_at_kill), in_flight_at_kill
         await _exactly_once(issuer, sim, ids)
     finally:
         await issuer.close()

@@ -84,6 +84,8 @@ async def ksef_middleware(request: web.Request, handler):
             return web.Response(status=504)
         if fault.kind == "slow":
             await asyncio.sleep(fault.delay_s or 0)
+        elif fault.kind == "hold":
+            await st.faults.hold(fault)
         elif fault.kind.isdigit():
             code = int(fault.kind)
             return json_response({"title": "Server Error", "status": code,

@@ -4,19 +4,24 @@ Rule text: `PATH_GLOB=KIND[:PROBABILITY[:COUNT]]`, optionally prefixed by a meth
 PATH_GLOB is matched (fnmatch) against the API path without the `/v2/` prefix, e.g.
 `sessions/online/*/invoices`; part uploads are `storage/batch/*`.
 KIND: an HTTP status 500-599; `timeout` (hold the request, then drop it unanswered);
-`reset` (TCP reset at once); `slow` (answer late); `drop` (commit, then close without an answer).
-`timeout@S` / `slow@S` set the delay in seconds (defaults 120 / 2).
+`reset` (TCP reset at once); `slow` (answer late); `drop` (commit, then close without an answer);
+`hold` (keep the request unanswered while the rule is installed, then handle it normally: removing the
+rule, by DELETE /admin/faults or a replacing POST, releases it; lets a test kill a client while its request
+is surely in flight; a used-up COUNT stops new holds but keeps the held ones held).
+`timeout@S` / `slow@S` / `hold@S` set the delay in seconds (defaults 120 / 2 / 60, the longest hold).
 """
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import random
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-KINDS = ("timeout", "reset", "slow", "drop")
-DEFAULT_DELAY_S = {"timeout": 120.0, "slow": 2.0}
+KINDS = ("timeout", "reset", "slow", "drop", "hold")
+DEFAULT_DELAY_S = {"timeout": 120.0, "slow": 2.0, "hold": 60.0}
 
 
 @dataclass
@@ -27,6 +32,7 @@ class FaultRule:
     count: int | None = None          # apply at most this many times (None: forever)
     method: str | None = None
     delay_s: float | None = None
+    held: int = field(default=0, compare=False)   # `hold`: requests held right now (GET /admin/faults)
 
     def __post_init__(self) -> None:
         self.kind = str(self.kind)
@@ -92,14 +98,26 @@ class FaultInjector:
         for rule in self.rules:
             if not rule.matches(method, api_path):
                 continue
+            if rule.count is not None and rule.count <= 0:    # a used-up hold rule, kept to keep holding
+                continue
             if self._random.random() >= rule.probability:
                 continue
             if rule.count is not None:
                 rule.count -= 1
-                if rule.count <= 0:
+                if rule.count <= 0 and rule.kind != "hold":
                     self.rules.remove(rule)
             return rule
         return None
+
+    async def hold(self, rule: FaultRule) -> None:
+        """Wait while `rule` is installed (removing it releases the request), at most its delay."""
+        deadline = time.monotonic() + (rule.delay_s or 0.0)
+        rule.held += 1
+        try:
+            while any(r is rule for r in self.rules) and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+        finally:
+            rule.held -= 1
 
     def describe(self) -> list[dict]:
         return [asdict(r) for r in self.rules]
