@@ -214,3 +214,14 @@ def test_plain_secret_from_an_earlier_run_is_encrypted_and_removed(tmp_path):
     decrypted = subprocess.run(["systemd-creds", "decrypt", "--name=ksef-api-token",
                                 str(creds / "ksef-api-token.cred"), "-"], capture_output=True, check=True).stdout
     assert decrypted == token  # the same secret, now only encrypted
+
+
+def test_init_creates_the_api_tls_certificate_and_shows_its_fingerprint(provisioned):
+    import hashlib
+
+    root, proc = provisioned
+    cert = x509.load_pem_x509_certificate((root / "var/lib/ksef-edge/tls/api-cert.pem").read_bytes())
+    fp = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    shown = ":".join(fp[i:i + 2] for i in range(0, len(fp), 2))
+    assert shown in proc.stdout
+    assert stat.S_IMODE((root / "var/lib/ksef-edge/tls/api-key.pem").stat().st_mode) == 0o600

@@ -20,6 +20,7 @@ import argparse
 import os
 import pwd
 import secrets
+import socket
 import shutil
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import KsefEnvironment
+from ..api.tls import create_device_certificate, fingerprint
 from ..domain.nip import is_valid_nip
 from ..keystore.systemd_creds import (
     CredentialError,
@@ -372,6 +374,23 @@ def ensure_key(layout: Layout, *, force: bool) -> None:
     _say("offline key", f"generated ({_configured_backend(layout)}) {key}")
 
 
+def ensure_tls(layout: Layout) -> None:
+    """The API's own TLS key and certificate (for a POS on the LAN; `ksef-edge tls`), kept if present."""
+    tls_dir = layout.state_dir / "tls"
+    cert, key = tls_dir / "api-cert.pem", tls_dir / "api-key.pem"
+    if cert.exists():
+        fp = fingerprint(cert)
+        _say("API TLS certificate", f"kept {cert}")
+    else:
+        fp = create_device_certificate(key, cert, [socket.gethostname(), "localhost", "127.0.0.1"])
+        ids = _service_ids(layout)
+        if ids is not None:
+            for path in (tls_dir, key, cert):
+                os.chown(path, *ids)
+        _say("API TLS certificate", f"created {cert} (set [api] tls_cert_file/tls_key_file to use it on the LAN)")
+    _say("API TLS fingerprint", f"SHA-256 {fp} (wpisz go w ustawieniach kasy/POS przy połączeniu przez sieć)")
+
+
 def write_csr(layout: Layout) -> None:
     _ksef_edge(layout, ["key", "csr", "--out", str(layout.csr)], "CSR")
     b64 = layout.csr.with_name("offline.csr.b64")
@@ -418,6 +437,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     install_unit(layout, share)
     ensure_key(layout, force=args.force_new_key)
     write_csr(layout)
+    ensure_tls(layout)
     print()
     print("Next: the shop owner enrols the CSR in KSeF (Certificates -> enrol, type: Offline),")
     print("      then on this device: ksef-edge provision finish --certificate FILE --ksef-token-file FILE"
