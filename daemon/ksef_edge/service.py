@@ -33,11 +33,13 @@ from .api.connections import ConnectionLimits
 from .api.listener import GuardedSite, ensure_descriptors, lan_tls_context
 from .api.metrics import Metrics
 from .api.self_check import api_answers
+from .api.tills import TILLS_KEY, TillsContext
 from .api.state import CertificateStatus, DaemonState
 from .config import Config
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
 from .store import OutboxStore
+from .store.tills import TillRegistry
 
 log = logging.getLogger("ksef_edge.service")
 
@@ -156,6 +158,7 @@ class Daemon:
         self.state: DaemonState | None = None
         self._runner: web.AppRunner | None = None
         self.site: GuardedSite | None = None
+        self._tills: TillRegistry | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.stopping = asyncio.Event()
         self.bound: tuple[str, int] | str | None = None
@@ -188,10 +191,20 @@ class Daemon:
             await self._start_uplink()  # opens its own store connections first (their crash recovery runs now)
             await self._start_printer()
             await self._start_backups()
-            await self._listen(build_app(self.state))
+            await self._listen(self._with_tills(build_app(self.state)))
         except BaseException:
             await self.stop()
             raise
+
+    def _with_tills(self, app: web.Application) -> web.Application:
+        """Named tills (store/tills.py): the config's token becomes the till named by [device] pos_id, once."""
+        assert self.state is not None
+        registry = TillRegistry.open(self.config.store.path)
+        if registry.adopt(self.config.device.pos_id, self.config.api.token):
+            log.info("tills: the [api] token is now till %s (ksef-edge till list)", self.config.device.pos_id)
+        self._tills = registry
+        app[TILLS_KEY] = TillsContext.create(registry, self.state.metrics.registry)
+        return app
 
     async def _listen(self, app: web.Application) -> None:
         api = self.config.api
@@ -341,6 +354,9 @@ class Daemon:
             await self._runner.cleanup()  # stops listening, waits for in-flight handlers
             self._runner = None
         await self._close_resources()
+        if self._tills is not None:
+            self._tills.close()
+            self._tills = None
 
     async def _close_resources(self) -> None:
         printer = self.state.printer if self.state else None

@@ -39,6 +39,7 @@ from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
 from .metrics_access import check_metrics_access
+from .tills import TILL, TILLS_KEY, till_name, till_of_token
 from .request_body import read_body
 from .technical_correction import technical_correction_json, technical_correction_of
 from .state import DaemonState
@@ -107,7 +108,8 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
         state = request.app[STATE_KEY]
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+        by_till = till_of_token(request, presented.strip()) if scheme.lower() == "bearer" else False
+        ok = by_till if by_till is not None else scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode(), state.config.api.token.encode()
         )
         if not ok:
@@ -142,8 +144,10 @@ async def post_invoice(request: web.Request) -> web.Response:
     if issued.totals is not None:  # the document just built: the 201 needs no re-read and no re-parse
         state.remember_totals(record, issued.totals)
     if created:
+        _record_till(request, record.id)
         log.info("issued invoice id=%s number=%s", record.id, record.number)
-    return await _issued_response(state, record, created, started, draft, document="invoice")
+    return await _issued_response(state, record, created, started, draft, document="invoice",
+                                 till=till_name(request, record.id))
 
 
 async def post_correction(request: web.Request) -> web.Response:
@@ -168,8 +172,16 @@ async def post_correction(request: web.Request) -> web.Response:
             except NotFoundError as exc:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
     if created:
+        _record_till(request, record.id)
         log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
-    return await _issued_response(state, record, created, started, None, document="correction")
+    return await _issued_response(state, record, created, started, None, document="correction",
+                                 till=till_name(request, record.id))
+
+
+def _record_till(request: web.Request, invoice_id: int) -> None:
+    tills = request.app.get(TILLS_KEY)
+    if tills is not None:
+        tills.record(request, invoice_id)
 
 
 @contextlib.contextmanager
@@ -217,7 +229,8 @@ async def _run_to_commit(issue: Awaitable[Any]) -> Any:
 
 
 async def _issued_response(
-    state: DaemonState, record: InvoiceRecord, created: bool, started: float, draft: Any, *, document: str
+    state: DaemonState, record: InvoiceRecord, created: bool, started: float, draft: Any, *, document: str,
+    till: str | None = None,
 ) -> web.Response:
     """201 with the document; a new one is counted and handed to the post-issue hooks, a replay is marked."""
     if created:
@@ -231,7 +244,7 @@ async def _issued_response(
                 log.exception("post-issue hook failed for %s %s", document, record.number)
     else:
         state.metrics.replayed.inc()
-    resp = web.json_response(await _full_json(state, record), status=201)
+    resp = web.json_response({**await _full_json(state, record), "till": till}, status=201)
     resp.headers["Location"] = f"/v1/invoices/{record.id}"
     if not created:
         resp.headers["Idempotent-Replayed"] = "true"
@@ -254,7 +267,7 @@ async def get_invoice_lines(request: web.Request) -> web.Response:
 async def get_invoice(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
-    return web.json_response(await _full_json(state, record))
+    return web.json_response({**await _full_json(state, record), "till": till_name(request, record.id)})
 
 
 async def get_invoice_xml(request: web.Request) -> web.Response:
@@ -348,6 +361,7 @@ async def get_status(request: web.Request) -> web.Response:
         },
         "corrections": await correction_status(state.store, now),
         "backup": await state.backup_status(),
+        "till": request.get(TILL),  # the till whose token asked (named tills: store/tills.py)
     }
     return web.json_response(body)
 
