@@ -39,6 +39,7 @@ from .invoice_lines import invoice_lines
 from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
 from .metrics import CONTENT_TYPE
 from .metrics_access import check_metrics_access
+from .openapi import openapi_spec
 from .tills import TILL, TILLS_KEY, till_name, till_of_token
 from .request_body import read_body
 from .technical_correction import technical_correction_json, technical_correction_of
@@ -73,6 +74,7 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_document)
     from ..web import register_pages  # noqa: PLC0415 - cashier/status page and its receipt/UPO downloads
 
     register_pages(app, state)
@@ -254,7 +256,8 @@ async def _issued_response(
 async def list_corrections(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
-    items = [await _full_json(state, r, with_original=False) for r in await state.store.corrections_of(record.id)]
+    items = [{**await _full_json(state, r, with_original=False), "till": till_name(request, r.id)}
+             for r in await state.store.corrections_of(record.id)]
     return web.json_response({"items": items})
 
 
@@ -327,7 +330,7 @@ async def list_invoices(request: web.Request) -> web.Response:
     # a full page has a next page only if something follows it (no empty last page for the client to fetch)
     more = len(records) == limit and bool(await page(records[-1].id, 1))
     next_after = records[-1].id if more else None
-    items = [await _full_json(state, r, with_original=False) for r in records]
+    items = [{**await _full_json(state, r, with_original=False), "till": till_name(request, r.id)} for r in records]
     return web.json_response({"items": items, "next_after": next_after})
 
 
@@ -364,6 +367,11 @@ async def get_status(request: web.Request) -> web.Response:
         "till": request.get(TILL),  # the till whose token asked (named tills: store/tills.py)
     }
     return web.json_response(body)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API (api/openapi.py); no token needed, it holds no data."""
+    return web.json_response(openapi_spec())
 
 
 async def healthz(request: web.Request) -> web.Response:
