@@ -134,3 +134,19 @@ def test_wrong_host_is_refused_on_loopback_too(tmp_path: Path) -> None:
                 assert r.status == 200
 
     asyncio.run(run())
+
+
+def test_setup_receipt_carries_the_fingerprint(tmp_path: Path) -> None:
+    from escpos_reader import parse
+
+    cert, key, fp = tls_init(tmp_path)
+    out = tmp_path / "setup.bin"
+    png = tmp_path / "setup.png"
+    subprocess.run([sys.executable, "-m", "ksef_edge", "tls", "show", "--cert", str(cert), "--key", str(key),
+                    "--escpos", str(out), "--png", str(png)], check=True, capture_output=True)
+    parsed = parse(out.read_bytes())
+    printed = "".join(line.text.strip() for line in parsed.lines)
+    assert fp.replace(":", "") in printed.replace(":", "")  # all 32 bytes, in order, on paper
+    assert "odcisk" in parsed.text.lower() and LAN in parsed.text
+    assert parsed.rasters or parsed.qr_payloads  # the QR code for scanning at the POS
+    assert png.read_bytes().startswith(b"\x89PNG")

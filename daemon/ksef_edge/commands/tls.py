@@ -41,8 +41,43 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    _say_fingerprint(args.cert, fingerprint(args.cert))
+    fp = fingerprint(args.cert)
+    _say_fingerprint(args.cert, fp)
+    if args.print or args.escpos or args.png:
+        _setup_receipt(args, fp)
     return 0
+
+
+def _setup_receipt(args: argparse.Namespace, fp: str) -> None:
+    """The fingerprint on the receipt printer ([printer] of --config), or as ESC/POS bytes / a PNG."""
+    from cryptography import x509
+
+    from ..printing import PrinterConfig
+    from ..printing.escpos_output import print_blocks, render
+    from ..printing.preview import write_preview
+    from ..printing.setup_receipt import setup_receipt_blocks
+
+    printer = PrinterConfig()
+    if args.config:
+        from ..config import load_config
+
+        configured = load_config(args.config).printer
+        printer = configured if isinstance(configured, PrinterConfig) else printer
+    cert = x509.load_pem_x509_certificate(args.cert.read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = [str(n.value) for n in san]
+    except x509.ExtensionNotFound:
+        names = []
+    blocks = setup_receipt_blocks(fp, names, printer.line_columns)
+    if args.escpos:
+        Path(args.escpos).write_bytes(render(blocks, printer))
+        print(f"ESC/POS: {args.escpos}")
+    if args.png:
+        print(f"preview: {write_preview(blocks, printer, args.png)}")
+    if args.print:
+        print_blocks(printer, blocks)
+        print("setup receipt printed")
 
 
 def _guarded(func: argparse._ActionsContainer | object) -> object:
@@ -68,6 +103,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             p.add_argument("--name", action="append",
                            help="a DNS name or IP address the POS uses (repeat); default: hostname, localhost, 127.0.0.1")
             p.add_argument("--force", action="store_true", help="replace an existing certificate (re-pin every till)")
+        if name == "show":
+            p.add_argument("--config", help="device TOML whose [printer] prints the setup receipt")
+            p.add_argument("--print", action="store_true", help="print the setup receipt (fingerprint + QR)")
+            p.add_argument("--escpos", metavar="OUT", help="write the setup receipt's ESC/POS bytes")
+            p.add_argument("--png", metavar="OUT", help="write a PNG preview of the setup receipt")
         if name == "install":
             p.add_argument("--from-cert", type=Path, required=True, help="the certificate the shop's CA issued")
             p.add_argument("--from-key", type=Path, required=True, help="its private key (PEM, unencrypted)")
