@@ -74,6 +74,18 @@ def test_two_tills_issue_revoking_one_stops_it_at_once(tmp_path: Path) -> None:
         assert not any(token in dump for token in (*added.values(), d.token))  # only hashes are stored
         assert sorted(rows.values()) == ["KASA1", "KASA2", "KASA3", "KASA3"]
 
+        import csv
+        import datetime as dt
+
+        from ksef_edge.archive import export_archive
+
+        today = dt.date.today()
+        export_archive(d.files.db, tmp_path / "export", date_from=today - dt.timedelta(days=2),
+                       date_to=today + dt.timedelta(days=2))
+        with open(tmp_path / "export" / "index.csv", newline="", encoding="utf-8") as f:
+            exported = sorted(row["till"] for row in csv.DictReader(f))
+        assert exported == ["KASA1", "KASA2", "KASA3", "KASA3"]  # the accountant's index names the till
+
 
 def test_revoking_the_migrated_config_till_locks_the_old_token_out(tmp_path: Path) -> None:
     with daemon_process(tmp_path) as d:

@@ -111,3 +111,11 @@ class TillRegistry:
     def till_of(self, invoice_id: int) -> str | None:
         row = self._con.execute("SELECT till FROM invoice_tills WHERE invoice_id = ?", (invoice_id,)).fetchone()
         return row[0] if row else None
+
+
+def tills_by_invoice(con: sqlite3.Connection) -> dict[int, str]:
+    """invoice id -> till name, for exports; empty for an outbox from before named tills."""
+    try:
+        return dict(con.execute("SELECT invoice_id, till FROM invoice_tills").fetchall())
+    except sqlite3.OperationalError:  # no such table: an outbox older than migration 6
+        return {}
