@@ -118,22 +118,17 @@ def test_lan_address_without_tls_is_refused_unless_explicitly_allowed(tmp_path: 
     assert sum("WITHOUT TLS" in r.getMessage() for r in caplog.records) >= 1
 
 
-def test_wrong_host_is_refused_on_loopback_too(tmp_path: Path) -> None:
+async def test_wrong_host_is_refused_on_loopback_too(tmp_path: Path) -> None:
     """DNS rebinding against the cashier's own browser: a page at evil.example resolving to 127.0.0.1."""
-    import asyncio
-
     from daemon_fixtures import in_process_daemon
 
-    async def run() -> None:
-        async with in_process_daemon(tmp_path) as d, aiohttp.ClientSession() as s:
-            async with s.get(d.base_url + "/v1/status", headers={**d.auth, "Host": "evil.example:8787"}) as r:
-                assert r.status == 421
-            async with s.get(d.base_url + "/", headers={"Host": "evil.example"}) as r:
-                assert r.status == 421
-            async with s.get(d.base_url + "/v1/status", headers=d.auth) as r:
-                assert r.status == 200
-
-    asyncio.run(run())
+    async with in_process_daemon(tmp_path) as d, aiohttp.ClientSession() as s:
+        async with s.get(d.base_url + "/v1/status", headers={**d.auth, "Host": "evil.example:8787"}) as r:
+            assert r.status == 421
+        async with s.get(d.base_url + "/", headers={"Host": "evil.example"}) as r:
+            assert r.status == 421
+        async with s.get(d.base_url + "/v1/status", headers=d.auth) as r:
+            assert r.status == 200
 
 
 def test_setup_receipt_carries_the_fingerprint(tmp_path: Path) -> None:
