@@ -40,8 +40,8 @@ def ensure_descriptors(connections_max: int) -> int:
 
 def lan_tls_context(api: Any) -> ssl.SSLContext | None:
     """The TLS context when [api] has a certificate; a loud warning for plain HTTP facing the LAN."""
-    from .host_check import is_loopback  # noqa: PLC0415
-    from .tls import server_context  # noqa: PLC0415
+    from .host_check import is_loopback
+    from .tls import server_context
 
     if api.tls_cert_file is not None:
         return server_context(api.tls_cert_file, api.tls_key_file)

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from ..store.tills import TillRegistry
 
-TILL = "ksef_edge_till"  # request key: the authenticated till's name
+TILL = "ksef_edge_till"  # request key: the authenticated till's name (a str key: aiohttp < 3.12 has no RequestKey)
 
 
 @dataclass
