@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import subprocess
 import sys
 import tarfile
@@ -75,3 +76,12 @@ def test_full_release_installs_offline_into_a_fresh_venv(tmp_path: Path):
     subprocess.run([*pip, "--no-deps", str(top / "wheels" / manifest["wheel"])], check=True, env=env, timeout=300)
     out = subprocess.run([str(venv / "bin/ksef-edge"), "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ksef-edge 0.0.1"
+
+
+@pytest.mark.skipif(platform.machine() == "aarch64", reason="on aarch64 --arch arm64 is a native build")
+def test_arch_build_refuses_another_source_tree(tmp_path: Path):
+    """`--arch arm64` builds this checkout inside the aarch64 root (scripts/test-arm64 runs it for real);
+    it says so instead of silently building something else."""
+    proc = subprocess.run([sys.executable, str(BUILD), "--out", str(tmp_path), "--arch", "arm64", "--source",
+                           str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "--source is not supported" in proc.stderr

@@ -100,3 +100,48 @@ def test_wait_healthz_names_the_url_and_the_last_answer_when_nothing_listens(tmp
     assert out.returncode == 1
     assert f"127.0.0.1:{port}/healthz did not answer 200 from version 1.2.3" in out.stderr
     assert "ConnectionRefusedError" in out.stderr
+
+
+def _healthz_server(version: str):
+    """A /healthz on loopback answering 200 with `version` until shut down."""
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps({"status": "ok", "version": version}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_soak_fails_when_the_release_stops_serving_or_issued_nothing(tmp_path: Path):
+    """The canary soak (issue #25): a release that dies after its start checks is caught, and with
+    --require-invoice a canary that never issued is not taken for a good one."""
+    import threading
+
+    db = tmp_path / "outbox.sqlite3"
+    make_db(db, schema=6, invoices=3)
+    server = _healthz_server("2.0.0")
+    url = f"http://127.0.0.1:{server.server_address[1]}/healthz"
+    try:
+        ok = helper("soak", "--url", url, "--version", "2.0.0", "--seconds", "2", "--db", str(db), "--since-id", "2")
+        assert ok.returncode == 0, ok.stderr
+        assert json.loads(ok.stdout)["invoices_issued"] == 1
+        idle = helper("soak", "--url", url, "--version", "2.0.0", "--seconds", "1", "--db", str(db),
+                      "--since-id", "3", "--require-invoice")
+        assert idle.returncode == 1 and "issued no invoice" in idle.stderr
+        threading.Timer(1.5, server.shutdown).start()  # the release dies 1.5 s into the soak
+        dead = helper("soak", "--url", url, "--version", "2.0.0", "--seconds", "20")
+    finally:
+        server.server_close()
+    assert dead.returncode == 1 and "stopped serving" in dead.stderr, dead.stderr

@@ -58,6 +58,34 @@ def register(sub):
     p.set_defaults(func=lambda args: print("ksef-edge: cannot start: broken release", file=sys.stderr) or 1)
 '''
 
+MIGRATE_THEN_CRASH_RUN = '''"""A release that migrates the schema (past what the old release reads) and then dies at start."""
+import sqlite3
+import sys
+def register(sub):
+    p = sub.add_parser("run")
+    p.add_argument("--config", required=True)
+    p.add_argument("--log-level", default="info")
+    def run(args):
+        from ksef_edge.config import load_config
+        con = sqlite3.connect(load_config(args.config).store.path)
+        con.execute("CREATE TABLE IF NOT EXISTS future_feature (x)")
+        con.execute("PRAGMA user_version = 99")
+        con.commit()
+        con.close()
+        print("ksef-edge: cannot start: crashed right after migrating the database", file=sys.stderr)
+        return 1
+    p.set_defaults(func=run)
+'''
+DIES_AFTER_S = 25
+
+
+def _dies_later_run() -> str:
+    """The real `run`, dying DIES_AFTER_S after start: it passes READY and /healthz first."""
+    real = (REPO / "daemon/ksef_edge/commands/run.py").read_text()
+    head = "def main(args: argparse.Namespace) -> int:\n"
+    assert head in real
+    return real.replace(head, head + f"    import os, threading\n    threading.Timer({DIES_AFTER_S}, lambda: os._exit(1)).start()\n", 1)
+
 
 @dataclass
 class Device:
@@ -171,6 +199,7 @@ def _inventory(path: Path, ssh: SshServer, devices: list[Device]) -> None:
             "ksef_edge_backup_passphrase_dir": str(path.parent / "backup-passphrases"),
             "ksef_edge_ready_timeout_s": 10,
             "ksef_edge_healthz_timeout_s": 40,
+            "ksef_edge_soak_s": 0,  # the soak tests set it with -e
         }
     path.write_text(json.dumps({"ksef_edge": {"hosts": hosts}}))  # JSON is valid YAML inventory
 
@@ -187,6 +216,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory):
                                             {"daemon/ksef_edge/commands/selfcheck.py": BROKEN_SELFCHECK}),
             "crash-at-start": pool.submit(_build_release, tmp, "0.9.3",
                                           {"daemon/ksef_edge/commands/run.py": CRASHING_RUN}),
+            "migrate-then-crash": pool.submit(_build_release, tmp, "0.9.4",
+                                              {"daemon/ksef_edge/commands/run.py": MIGRATE_THEN_CRASH_RUN}),
+            "dies-later": pool.submit(_build_release, tmp, "0.9.5",
+                                      {"daemon/ksef_edge/commands/run.py": _dies_later_run()}),
         }
         devices = list(pool.map(lambda a: _provision(tmp / a[0], _free_port(), a[0]),
                                 [("till-a", None), ("till-b", None)]))
@@ -218,6 +251,7 @@ class InvoiceClient:
         self.devices = devices
         self.issued: dict[str, dict[str, int]] = {d.name: {} for d in devices}  # key -> invoice id
         self.retries = 0
+        self.errors: list[str] = []  # a till that got no answer within 60 s (or a refusal)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._loop, args=(d,), daemon=True) for d in devices]
 
@@ -244,7 +278,11 @@ class InvoiceClient:
     def _loop(self, d: Device) -> None:
         while not self._stop.is_set():
             key = f"{d.name}-{uuid.uuid4()}"
-            self.issued[d.name][key] = self._post(d, key)
+            try:
+                self.issued[d.name][key] = self._post(d, key)
+            except AssertionError as exc:
+                self.errors.append(str(exc))
+                return
             time.sleep(0.1)
 
     def __enter__(self) -> "InvoiceClient":
@@ -307,6 +345,8 @@ def test_broken_selfcheck_release_is_rolled_back_and_the_rollout_stops(fleet: Fl
     out = run.stdout + run.stderr
     assert run.returncode != 0, out[-3000:]
     assert "Self-check the new release" in out and "this release cannot read the database" in out, out[-5000:]
+    final = out[out.rindex("Fail this host"):]  # the play's final message names the self-check's reason
+    assert "this release cannot read the database" in final, final[-3000:]
     assert _versions(fleet) == before                     # both still serve the old version
     assert canary.current_release() == f"releases/{before[canary.name]}"
     assert not (other.prefix / "opt/ksef-edge/releases/0.9.2").exists()  # never reached the second batch
@@ -343,6 +383,52 @@ def test_good_release_reaches_every_device_and_no_invoice_is_lost_or_doubled(fle
         assert len(set(numbers)) == len(numbers)
         backups = list((d.prefix / "var/backups/ksef-edge").glob("before-0.9.1-*.sqlite"))
         assert len(backups) == 1
+
+
+def _assert_every_acknowledged_invoice_kept(d: Device, keys: dict[str, int]) -> None:
+    with sqlite3.connect(f"file:{d.db}?mode=ro", uri=True) as con:
+        rows = dict(con.execute("SELECT idempotency_key, id FROM invoices"))
+    assert {k: rows.get(k) for k in keys} == keys  # every invoice the till got an answer for, under its id
+    assert len(rows) == len(set(rows.values()))
+
+
+def test_release_that_migrates_and_crashes_leaves_the_canary_on_the_old_release_issuing(fleet: Fleet):
+    """The backup is taken with the old daemon stopped, so the rollback can restore the old schema:
+    nothing the till was told about is lost, and the old release serves again."""
+    before = _versions(fleet)
+    canary, other = fleet.devices
+    with InvoiceClient([canary]) as till:
+        time.sleep(0.5)
+        run = fleet.playbook("update.yml", "migrate-then-crash")
+        time.sleep(1.0)
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-3000:]
+    assert "rolled back to " + before[canary.name] in out, out[-4000:]
+    assert till.errors == [], till.errors
+    assert _versions(fleet) == before and canary.current_release() == f"releases/{before[canary.name]}"
+    assert len(till.issued[canary.name]) >= 5
+    _assert_every_acknowledged_invoice_kept(canary, till.issued[canary.name])
+    with sqlite3.connect(f"file:{canary.db}?mode=ro", uri=True) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] < 99  # the old schema is back
+    assert _post_invoice(canary)["number"]  # issuing again
+    assert not (other.prefix / "opt/ksef-edge/releases/0.9.4").exists()
+
+
+def test_release_that_dies_after_25s_is_stopped_at_the_canary_by_the_soak(fleet: Fleet):
+    before = _versions(fleet)
+    canary, other = fleet.devices
+    with InvoiceClient([canary]) as till:
+        run = fleet.playbook("update.yml", "dies-later", f"ksef_edge_soak_s={DIES_AFTER_S + 10}",
+                             "ksef_edge_soak_require_invoice=true")
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-3000:]
+    final = out[out.rindex("Fail this host"):]
+    assert "Canary soak" in out and "stopped serving" in final, final[-3000:]
+    assert "rolled back to " + before[canary.name] in final
+    assert _versions(fleet) == before and canary.current_release() == f"releases/{before[canary.name]}"
+    assert not (other.prefix / "opt/ksef-edge/releases/0.9.5").exists()  # the rest of the fleet never got it
+    assert till.errors == [], till.errors
+    _assert_every_acknowledged_invoice_kept(canary, till.issued[canary.name])
 
 
 def _post_invoice(d: Device) -> dict:

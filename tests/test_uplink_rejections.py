@@ -37,7 +37,7 @@ async def test_rejected_invoice_raises_alarm_then_technical_correction_is_accept
         status = await uplink.refresh_status(force=True)
         [alarm] = [a for a in status.alarms if a.level == "rejected"]
         assert alarm.invoice_id == bad and rec.reject_code in alarm.detail
-        assert uplink.metrics.registry.get_sample_value("ksef_uplink_deadline_alarms", {"level": "rejected"}) == 1
+        assert uplink.metrics.registry.get_sample_value("ksef_edge_uplink_deadline_alarms", {"level": "rejected"}) == 1
 
         # the till re-generates the same invoice (same number, date, lines): new file, new hash, new QR codes
         fixed = issue_document(invoice(line(price="1.99"), number=rec.number, issue_date=rec.issue_date,

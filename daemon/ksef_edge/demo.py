@@ -45,9 +45,11 @@ from .demo_offline import DEMO_BUYER_B2B, DEMO_SELLER
 from .store.numbering import civil_date
 
 POS_ID = "DEMO1"
-START_TIMEOUT_S = 30.0
-PRINT_TIMEOUT_S = 15.0
-UPLINK_TIMEOUT_S = 90.0
+# KSEF_EDGE_DEMO_SLOWDOWN stretches the waits on a slow machine (scripts/test-arm64 under qemu-user: ~15).
+SLOWDOWN = max(1.0, float(os.environ.get("KSEF_EDGE_DEMO_SLOWDOWN") or 1))
+START_TIMEOUT_S = 30.0 * SLOWDOWN
+PRINT_TIMEOUT_S = 15.0 * SLOWDOWN
+UPLINK_TIMEOUT_S = 90.0 * SLOWDOWN
 FINAL_STATES = ("confirmed", "rejected")
 IN_KSEF_STATES = ("accepted", "confirmed")
 

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from . import __version__
 from .api.app import build_app
+from .api.stopping import STOPPING_KEY
 from .api.issuer import InvoiceIssuer, utc_now
 from .api.connections import ConnectionLimits
 from .api.listener import GuardedSite, ensure_descriptors, lan_tls_context
@@ -38,6 +39,7 @@ from .api.state import CertificateStatus, DaemonState
 from .config import Config
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
+from .logfields import logfmt_fields, set_till
 from .store import OutboxStore
 from .store.tills import TillRegistry
 
@@ -49,6 +51,10 @@ except ImportError:  # pragma: no cover - depends on the machine
     _sd_daemon = None
 
 WATCHDOG_PING_TIMEOUT_S = 2.0
+# A stop waits this long for the uplink's current step, then abandons it (state is written before
+# every KSeF request, so the next start resumes it): well inside the unit's TimeoutStopSec, KSeF
+# reachable or not (issue #25: a stop during an outage used to take 30 s and end in SIGKILL).
+UPLINK_STOP_S = 2.0
 REPRINT_ON_ACCEPT_MAX_AGE = dt.timedelta(hours=1)  # [printer] reprint_on_accept: only while the customer may be there
 
 
@@ -88,7 +94,7 @@ class _LogfmtFormatter(logging.Formatter):
         line = (
             f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname.lower()} "
             f'logger={record.name} msg="{msg}"'
-        )
+        ) + logfmt_fields(record)
         if record.exc_info:
             line += " exc=" + repr(self.formatException(record.exc_info))
         return line
@@ -191,7 +197,9 @@ class Daemon:
             await self._start_uplink()  # opens its own store connections first (their crash recovery runs now)
             await self._start_printer()
             await self._start_backups()
-            await self._listen(self._with_tills(build_app(self.state)))
+            app = build_app(self.state)
+            app[STOPPING_KEY] = self.stopping  # from the first moment of a stop, issuing answers 503
+            await self._listen(self._with_tills(app))
         except BaseException:
             await self.stop()
             raise
@@ -238,9 +246,11 @@ class Daemon:
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
         from .api.receipts import ReceiptPrinter
+        from .printing.metrics import PrinterCollector
 
         printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
         self.state.printer = printer
+        self.state.metrics.registry.register(PrinterCollector(printer.queue))  # ksef_edge_printer_* at /metrics
         self.state.on_issued.append(printer.on_issued)
         await printer.start(self._now())
 
@@ -270,6 +280,7 @@ class Daemon:
         from .keystore.errors import KeystoreError
         from .keystore.token_store import load_token
         from .ksef.models import ContextIdentifier, environment_for
+        from .ksef.recovery import recover_then_start
         from .ksef.runner import open_uplink
 
         try:
@@ -293,9 +304,11 @@ class Daemon:
         )
         self._uplink_close = close
         self.state.uplink = uplink
-        self.state.metrics.include(uplink.metrics.registry)  # ksef_uplink_* at the daemon's /metrics
+        self.state.metrics.include(uplink.metrics.registry)  # ksef_edge_uplink_* at the daemon's /metrics
         self.state.on_issued.append(lambda record, draft: uplink.notify())
-        uplink.start()
+        # after a restore, ask KSeF in bulk what it already holds before uploading (ksef/recovery.py)
+        self.add_background("recover", recover_then_start(Path(self.config.store.path), uplink.client,
+                                                          seller_nip=self.config.seller.nip, start=uplink.start))
         log.info("uplink started (%s, %s)", name, ksef.api_base_url)
 
     async def _on_accepted(self, invoice_id: int, ksef_number: str) -> None:
@@ -324,7 +337,7 @@ class Daemon:
             return False
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.error("watchdog: store does not answer: %s", exc)
             return False
         if self.bound is not None and not await api_answers(
@@ -339,7 +352,7 @@ class Daemon:
         uplink = self.state.uplink if self.state else None
         if uplink is not None:
             with contextlib.suppress(Exception):
-                await uplink.stop()
+                await uplink.stop(timeout_s=UPLINK_STOP_S)
             self.state.uplink = None
         if self._uplink_close is not None:
             with contextlib.suppress(Exception):
@@ -387,6 +400,7 @@ async def run_daemon(config: Config) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    set_till(config.device.pos_id)  # TILL on every log record (journald field / logfmt pair)
     daemon = Daemon(config)
     await daemon.start()
     sd_notify(f"READY=1\nSTATUS=issuing invoices (ksef-edge {__version__})\nMAINPID={os.getpid()}")

@@ -18,6 +18,7 @@ from . import (
     routes_invoice_download,
     routes_online,
     routes_public,
+    routes_query,
     routes_session_list,
     routes_sessions,
     routes_xades,
@@ -139,7 +140,7 @@ def make_app(config: SimConfig) -> web.Application:
     app[STATE_KEY] = state
     # routes_auth_sessions first: GET /v2/auth/sessions must not fall into GET /v2/auth/{referenceNumber}
     for module in (routes_auth_sessions, routes_auth, routes_xades, routes_invoice_download, routes_session_list,
-                   routes_online, routes_batch, routes_sessions, routes_public, routes_admin):
+                   routes_online, routes_batch, routes_sessions, routes_public, routes_query, routes_admin):
         app.add_routes(module.routes)
 
     async def on_startup(app: web.Application) -> None:

@@ -26,6 +26,7 @@ DESCRIPTIONS = {
     21304: "Brak uwierzytelnienia.",
     21402: "Nieprawidłowy rozmiar pliku.",
     21403: "Nieprawidłowy skrót pliku.",
+    21164: "Faktura o podanym identyfikatorze nie istnieje.",
     21405: "Błąd walidacji danych wejściowych.",
     21418: "Przekazany token kontynuacji ma nieprawidłowy format.",
     21470: "Przesłany identyfikator klucza jest nieznany lub wskazuje na wycofany klucz.",

@@ -30,6 +30,7 @@ from ..corrections.issuer import correction_request_hash
 from ..corrections.request_json import request_from_body
 from ..corrections.status import correction_status
 from ..ksef.upo_check import stored_upo_signature
+from ..logfields import ERROR_CODE, invoice_fields
 from ..printing.printable import check_receipt_printable
 from ..refusal import Refusal
 from .connections import guard_middleware
@@ -44,6 +45,7 @@ from .tills import TILL, TILLS_KEY, till_name, till_of_token
 from .request_body import read_body
 from .technical_correction import technical_correction_json, technical_correction_of
 from .state import DaemonState
+from .stopping import refuse_while_stopping
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -57,7 +59,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(state: DaemonState) -> web.Application:
     app = web.Application(
-        middlewares=[guard_middleware, host_middleware, _errors_middleware, _auth_middleware],
+        middlewares=[guard_middleware, host_middleware, _errors_middleware, _auth_middleware, refuse_while_stopping],
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state
@@ -148,7 +150,7 @@ async def post_invoice(request: web.Request) -> web.Response:
         state.remember_totals(record, issued.totals)
     if created:
         _record_till(request, record.id)
-        log.info("issued invoice id=%s number=%s", record.id, record.number)
+        log.info("issued invoice %s", record.number, extra=invoice_fields(record, "issued", kind="VAT"))
     return await _issued_response(state, record, created, started, draft, document="invoice",
                                  till=till_name(request, record.id))
 
@@ -176,7 +178,8 @@ async def post_correction(request: web.Request) -> web.Response:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
     if created:
         _record_till(request, record.id)
-        log.info("issued correction id=%s number=%s of invoice id=%s", record.id, record.number, record.corrects_id)
+        log.info("issued correction %s of invoice id=%s", record.number, record.corrects_id,
+                 extra=invoice_fields(record, "issued", kind="KOR"))
     return await _issued_response(state, record, created, started, None, document="correction",
                                  till=till_name(request, record.id))
 
@@ -194,6 +197,7 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
         yield
     except Refusal as exc:
         state.metrics.refused.labels(code=exc.code).inc()
+        log.info("issue refused: %s", exc.code, extra={ERROR_CODE: exc.code})
         if exc.code == Kod2SignatureError.code:  # an alarm in /v1/status until an issuance succeeds
             state.kod2_alarm = exc.message
         raise
@@ -386,6 +390,8 @@ async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     check_metrics_access(request, state.config.api)
     m = state.metrics
+    if state.uplink is not None:  # first: it persists the effective deadlines read below (cached 5 s)
+        await state.uplink.refresh_status()
     for name, n in (await state.store.counts_by_state()).items():
         m.invoices.labels(state=name).set(n)
     deadline = await state.store.nearest_deadline()
@@ -396,8 +402,6 @@ async def metrics(request: web.Request) -> web.Response:
     corrections = await correction_status(state.store, state.now())
     m.corrections_waiting.set(corrections["waiting"])
     m.corrections_at_risk.set(len(corrections["alarms"]))
-    if state.uplink is not None:  # its queue/alarm/deadline gauges are set by its status refresh (cached 5 s)
-        await state.uplink.refresh_status()
     if state.backup is not None:  # ksef_edge_backup_* are set by the monitor's refresh (throttled to 5 s)
         await state.backup_status()
     return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -54,7 +54,8 @@ class InvoiceIssuer:
         self._signer = signer
         self._store = store
         self._now = now
-        self._pattern = SeriesPattern(config.device.series_pattern, config.device.pos_id)
+        self._pattern = SeriesPattern(config.device.series_pattern, config.device.pos_id,
+                                      incarnation=getattr(store, "incarnation", 1))  # restored: new series
         seller = config.seller
         self._seller = Party(
             name=seller.name,

@@ -73,6 +73,11 @@ class ReceiptPrinter:
         await self.watch.stop()
 
     @property
+    def queue(self) -> Any:
+        """The `printing.PrintQueue` (read by /metrics: `printing.metrics.PrinterCollector`)."""
+        return self._queue
+
+    @property
     def state(self) -> str:
         if self._queue.printer_error:
             return f"error: {self._queue.printer_error}"

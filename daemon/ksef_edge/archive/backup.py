@@ -21,8 +21,15 @@ from typing import Callable
 from .. import __version__
 from .atomic import fsync_dir, private_temp, publish
 from .errors import ArchiveError, BackupCorruptError, RestoreRefusedError
+from .restore_policy import DeviceIdentity, RestorePlan, replaced_incarnation
 from .sealed import SealedWriter, open_sealed, read_header
-from .snapshot import OutboxFacts, connect_existing, integrity_check, outbox_facts, snapshot_database
+from .snapshot import (
+    OutboxFacts,
+    connect_existing,
+    integrity_check,
+    outbox_facts,
+    snapshot_database,
+)
 
 BACKUP_PREFIX = "ksef-edge-backup-"
 BACKUP_SUFFIX = ".kebak"
@@ -46,6 +53,9 @@ class RestoreResult:
     backup: BackupInfo
     target: Path
     replaced: Path | None  # where the previous outbox was moved, if there was one
+    incarnation: int = 1  # numbering incarnation of the restored outbox (store/incarnation.py)
+    new_incarnation: bool = False  # True: new series from now on (the file was a backup, or another device's)
+    identity_problems: tuple[str, ...] = ()  # why it is another device's (accepted with --other-device)
 
 
 @dataclass(frozen=True)
@@ -228,23 +238,31 @@ def restore_backup(
     force: bool = False,
     now: dt.datetime | None = None,
     prepare: Callable[[Path], None] | None = None,
+    expected: DeviceIdentity | None = None,
+    allow_other_device: bool = False,
 ) -> RestoreResult:
     """Put the backup's outbox at `target_db` (stop the daemon first; `force` to replace invoices).
 
-    `prepare(tmp)` may adjust the decrypted copy before it takes the target's place (migrate-in
-    clears the retirement marker there, so the target never exists retired)."""
+    The copy is checked against `expected` (this device's NIP and till; refused otherwise unless
+    `allow_other_device`) and, unless it is an exact `migrate-out` file of this device, given a new
+    numbering incarnation so no number the lost device may have used is issued again
+    (archive/restore_policy.py). `prepare(tmp)` may adjust the decrypted copy further before it takes
+    the target's place (migrate-in clears the retirement marker there)."""
     path, target_db = Path(path), Path(target_db)
     info = backup_info(path)
     target_db.parent.mkdir(parents=True, exist_ok=True)
+    plan = RestorePlan(kind=info.kind, source=str(path.resolve()), expected=expected,
+                       allow_other_device=allow_other_device, floor=replaced_incarnation(target_db), now=now)
     with private_temp(target_db.parent, f".{target_db.name}.restore-") as tmp:
         _decrypt_to(path, passphrase, tmp)
+        plan.prepare(tmp)
         if prepare is not None:
             prepare(tmp)
         _match_owner(tmp, target_db.parent)
         replaced = _move_target_aside(target_db, force=force, now=now or utc_now())
         os.replace(tmp, target_db)
         fsync_dir(target_db.parent)
-    return RestoreResult(info, target_db, replaced)
+    return RestoreResult(info, target_db, replaced, plan.incarnation, plan.new_incarnation, plan.identity_problems)
 
 
 # -------------------------------------------------------------------------------------- internals
@@ -279,7 +297,9 @@ def _check_sealed(path: Path, passphrase: bytes, expected_sha256: str, *, name: 
 
 def _decrypt_to(path: Path, passphrase: bytes, dest: Path) -> OutboxFacts:
     """Decrypt into `dest` and prove it is a sound outbox this release can open."""
-    from ..store.migrations import latest_version  # read-only use of the store's schema version
+    from ..store.migrations import (
+        latest_version,  # read-only use of the store's schema version
+    )
 
     h = hashlib.sha256()
     with path.open("rb") as f, dest.open("wb") as out:

@@ -18,8 +18,16 @@ from pathlib import Path
 
 from ..store.migrations import migrate_sync
 from ..store.retirement import clear_retirement, retire
-from .backup import BackupInfo, RestoreResult, lock_exclusive, restore_backup, utc_now, write_sealed_snapshot
+from .backup import (
+    BackupInfo,
+    RestoreResult,
+    lock_exclusive,
+    restore_backup,
+    utc_now,
+    write_sealed_snapshot,
+)
 from .errors import ArchiveError
+from .restore_policy import DeviceIdentity
 
 
 def migrate_out(
@@ -59,8 +67,10 @@ def _clear_marker(db: Path) -> None:
 
 
 def migrate_in(
-    source: Path, passphrase: bytes, target_db: Path, *, force: bool = False, now: dt.datetime | None = None
+    source: Path, passphrase: bytes, target_db: Path, *, force: bool = False, now: dt.datetime | None = None,
+    expected: DeviceIdentity | None = None, allow_other_device: bool = False,
 ) -> RestoreResult:
     """Install a migration file (or a backup) as this device's outbox, not retired; refuses over
-    invoices unless `force`."""
-    return restore_backup(Path(source), passphrase, Path(target_db), force=force, now=now, prepare=_clear_marker)
+    invoices unless `force`, and another device's records unless `allow_other_device`."""
+    return restore_backup(Path(source), passphrase, Path(target_db), force=force, now=now, prepare=_clear_marker,
+                          expected=expected, allow_other_device=allow_other_device)

@@ -18,6 +18,11 @@ from ..archive.cli_support import (
     passphrase_source,
     run,
 )
+from ..archive.restore_cli import (
+    add_other_device_option,
+    expected_identity,
+    print_numbering,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_options(r)
     r.add_argument("--force", action="store_true",
                    help="replace an outbox that holds invoices (it is kept next to it as .replaced-*)")
+    add_other_device_option(r)
     add_passphrase_options(r)
     r.set_defaults(func=lambda a: run("backup restore", lambda: _restore(a)))
 
@@ -114,12 +120,12 @@ def _restore(args: argparse.Namespace) -> int:
 
     db, config = load_device(args)
     passphrase = backup_passphrase(passphrase_source(args, backup_config(config)), creating=False)
-    result = restore_backup(args.file, passphrase, db, force=args.force)
+    result = restore_backup(args.file, passphrase, db, force=args.force, expected=expected_identity(config),
+                            allow_other_device=args.other_device)
     print(f"restored {result.backup.facts.invoices} invoices into {result.target}")
     if result.replaced:
         print(f"the previous outbox was kept as {result.replaced}")
-    for series, seq in sorted(result.backup.facts.series.items()):
-        print(f"series {series}: last number {seq}, next {seq + 1}")
+    print_numbering(result, config)
     print("start the daemon: invoices not yet in KSeF will be uploaded")
     return 0
 
@@ -130,7 +136,7 @@ def _status(args: argparse.Namespace) -> int:
     db, config = load_device(args)
     cfg = backup_config(config)
     grace = args.grace if args.grace is not None else (cfg.alarm_grace_s if cfg else 0.0)
-    st = backup_status(db, _dir(args, cfg), grace_s=grace, now=dt.datetime.now(dt.timezone.utc))
+    st = backup_status(db, _dir(args, cfg), grace_s=grace, now=dt.datetime.now(dt.UTC))
     age = f"{st.age_s / 3600:.1f} h ago" if st.age_s is not None else "never"
     print(f"last good backup: {age}; unsent invoices not in any backup: {st.unprotected}")
     print(("ALARM: " if st.alarm else "") + st.message)

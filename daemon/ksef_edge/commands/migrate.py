@@ -10,7 +10,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..archive.cli_support import add_db_options, add_passphrase_options, backup_config, load_device, passphrase_source, run
+from ..archive.cli_support import (
+    add_db_options,
+    add_passphrase_options,
+    backup_config,
+    load_device,
+    passphrase_source,
+    run,
+)
+from ..archive.restore_cli import (
+    add_other_device_option,
+    expected_identity,
+    print_numbering,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_db_options(inn)
     inn.add_argument("--force", action="store_true",
                      help="replace an outbox that already holds invoices (kept next to it as .replaced-*)")
+    add_other_device_option(inn)
     add_passphrase_options(inn)
     inn.set_defaults(func=lambda a: run("migrate-in", lambda: _in(a)))
 
@@ -50,11 +63,11 @@ def _in(args: argparse.Namespace) -> int:
 
     db, config = load_device(args)
     passphrase = backup_passphrase(passphrase_source(args, backup_config(config)), creating=False)
-    result = migrate_in(args.file, passphrase, db, force=args.force)
+    result = migrate_in(args.file, passphrase, db, force=args.force, expected=expected_identity(config),
+                        allow_other_device=args.other_device)
     f = result.backup.facts
     print(f"installed {f.invoices} invoices into {result.target} ({f.unsent} to be uploaded by this device)")
     if result.replaced:
         print(f"the previous outbox was kept as {result.replaced}")
-    for series, seq in sorted(f.series.items()):
-        print(f"series {series}: next number {seq + 1}")
+    print_numbering(result, config)
     return 0

@@ -87,7 +87,8 @@ class CorrectionIssuer:
         self._signer = signer
         self._store = store
         self._now = now
-        self._pattern = SeriesPattern(config.device.correction_series_pattern, config.device.pos_id)
+        self._pattern = SeriesPattern(config.device.correction_series_pattern, config.device.pos_id,
+                                      incarnation=getattr(store, "incarnation", 1))  # restored: new series
         self._env = QrEnvironment.parse(config.ksef.qr_environment)
         self._mode = OfflineMode(config.ksef.offline_mode)
 

@@ -425,6 +425,26 @@ class KsefClient:
             raise KsefProtocolError("UPO does not match its x-ms-meta-hash header (corrupted download)")
         return Upo(body, declared)
 
+    # ---- reading invoices back (issue #25: rebuild a lost till's records) ------------------------
+
+    async def query_invoice_metadata(self, filters: dict[str, Any], *, page_offset: int = 0,
+                                     page_size: int = 250, sort_order: str = "Asc") -> dict[str, Any]:
+        """POST /invoices/query/metadata: one page of the seller's invoices (group invoiceMetadata, 20/h)."""
+        body = await self._json("POST", "/invoices/query/metadata", group="invoiceMetadata", json_body=filters,
+                                params={"pageOffset": page_offset, "pageSize": page_size, "sortOrder": sort_order})
+        if not isinstance(body, dict) or not isinstance(body.get("invoices"), list):
+            raise KsefProtocolError("POST /invoices/query/metadata: answer has no invoices list")
+        return body
+
+    async def download_invoice(self, ksef_number: str) -> bytes:
+        """GET /invoices/ksef/{ksefNumber}: the file KSeF holds, checked against x-ms-meta-hash."""
+        _, headers, body = await self._api("GET", f"/invoices/ksef/{ksef_number}", group="invoiceDownload",
+                                           headers={"Accept": "application/xml"})
+        declared = headers.get("x-ms-meta-hash")
+        if declared is not None and declared != sha256_b64(body):
+            raise KsefProtocolError(f"invoice {ksef_number} does not match its x-ms-meta-hash (corrupted download)")
+        return bytes(body)
+
     # ---- limits and availability -------------------------------------------------------------
 
     async def rate_limits(self) -> dict[str, Limit]:

@@ -46,17 +46,22 @@ class UplinkStatus:
 
 
 class UplinkMetrics:
-    """Prometheus metrics; pass the daemon's registry (tests use a private one)."""
+    """Prometheus metrics; pass the daemon's registry (tests use a private one).
+
+    Named `ksef_edge_uplink_*` (one prefix per scrape). Invoices per state and the nearest deadline are
+    the daemon's own `ksef_edge_invoices{state}` and `ksef_edge_nearest_deadline_timestamp_seconds`
+    (the uplink persists the effective deadline it computes), so they are not repeated here.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.queue = Gauge("ksef_uplink_invoices", "Invoices per outbox state", ["state"], registry=r)
-        self.alarms = Gauge("ksef_uplink_deadline_alarms", "Invoices at risk/overdue/rejected", ["level"], registry=r)
-        self.sent = Counter("ksef_uplink_sent_invoices", "Invoices handed to KSeF", ["path"], registry=r)
-        self.accepted = Counter("ksef_uplink_accepted_invoices", "Invoices KSeF accepted", registry=r)
-        self.rejected = Counter("ksef_uplink_rejected_invoices", "Invoices KSeF rejected", registry=r)
-        self.errors = Counter("ksef_uplink_errors", "Uplink errors by kind", ["kind"], registry=r)
-        self.last_success = Gauge("ksef_uplink_last_success_timestamp_seconds", "Last successful exchange", registry=r)
-        self.oldest_deadline_days = Gauge("ksef_uplink_oldest_deadline_days",
-                                          "Days until the earliest deadline (negative: overdue)", registry=r)
+        self.alarms = Gauge("ksef_edge_uplink_deadline_alarms", "Invoices at risk/overdue/rejected", ["level"], registry=r)
+        self.sent = Counter("ksef_edge_uplink_sent_invoices", "Invoices handed to KSeF", ["path"], registry=r)
+        self.accepted = Counter("ksef_edge_uplink_accepted_invoices", "Invoices KSeF accepted", registry=r)
+        self.rejected = Counter("ksef_edge_uplink_rejected_invoices", "Invoices KSeF rejected", registry=r)
+        self.errors = Counter("ksef_edge_uplink_errors", "Uplink errors by kind", ["kind"], registry=r)
+        self.last_success = Gauge("ksef_edge_uplink_last_success_timestamp_seconds", "Last successful exchange with KSeF",
+                                  registry=r)
+        for level in ("at_risk", "overdue", "rejected"):
+            self.alarms.labels(level=level)  # present (0) from the first scrape, so alerts see them

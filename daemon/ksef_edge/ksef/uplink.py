@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -24,6 +25,7 @@ from typing import Awaitable, Callable
 from ..domain.errors import KsefNumberError
 from ..domain.ksef_number import validate_ksef_number
 from ..store.records import InvoiceRecord, InvoiceState
+from . import uplink_log
 from .availability import Availability, EffectiveDeadline, end_of_day, warsaw_date
 from .batch import BATCH_INVOICES_MAX, build_package
 from .client import KsefClient, OnlineSession
@@ -44,6 +46,7 @@ PAGE = 500
 UPO_CONCURRENCY = 8         # pre-signed UPO downloads at once (storage: no token, not rate-limited)
 UPO_URL_MARGIN_S = 60.0     # a pre-signed URL this close to its expiry is not used any more
 UPO_LIST_FROM = 4           # from this many invoices without a URL, one session list beats per-invoice UPO calls
+STOP_CLEANUP_S = 1.0       # after a cancelled stop, at most this long for the task's own clean-up
 LIMITS_RETRY_MAX_S = 300.0  # GET /rate-limits failed: ask again within this long, not after rate_limits_interval_s
 
 
@@ -164,10 +167,9 @@ class Uplink:
             await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
         except asyncio.TimeoutError:
             self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # the task's `finally` may itself wait on KSeF (closing the session): cancel that too
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._task, STOP_CLEANUP_S)
 
     async def run(self) -> None:
         log.info("uplink started")
@@ -577,6 +579,7 @@ class Uplink:
 
     async def _accepted(self, rec: InvoiceRecord, ksef_number: str) -> None:
         self.metrics.accepted.inc()
+        uplink_log.accepted(rec, ksef_number)
         self._success()
         if self._on_accepted is not None:
             try:
@@ -587,8 +590,7 @@ class Uplink:
     async def _reject(self, rec: InvoiceRecord, code: str, reason: str) -> None:
         await self.store.mark_rejected(rec.id, code, reason)
         self.metrics.rejected.inc()
-        log.error("ALARM: KSeF rejected invoice %s (%s: %s); a technical correction is needed",
-                  rec.number, code, reason)
+        uplink_log.rejected(rec, code, reason)
 
     # ------------------------------------------------------------------ UPO
     #
@@ -635,12 +637,15 @@ class Uplink:
 
         results = await asyncio.gather(*(one(*item) for item in items), return_exceptions=True)
         upos = [(rec.id, r) for (rec, _, _), r in zip(items, results) if isinstance(r, bytes)]
+        stored = [(rec, number) for (rec, number, _), r in zip(items, results) if isinstance(r, bytes)]
         confirm_many = getattr(self.store, "mark_confirmed_many", None)
         if confirm_many is not None and len(upos) > 1:
             await confirm_many(upos)
         else:
             for invoice_id, upo in upos:
                 await self.store.mark_confirmed(invoice_id, upo)
+        for rec, number in stored:
+            uplink_log.confirmed(rec, number)
         crashed = next((r for r in results if isinstance(r, BaseException)), None)
         if crashed is not None:  # not a download failure (those are handled per invoice): the step's business
             raise crashed
@@ -720,7 +725,6 @@ class Uplink:
         self._next_status = now + self.config.status_interval_s
         counts = await self.store.counts_by_state()
         wall = self.clock.now()
-        today = warsaw_date(wall)
         alarms: list[DeadlineAlarm] = []
         oldest: dt.date | None = None
         for state in (InvoiceState.ISSUED, InvoiceState.SENDING, InvoiceState.REJECTED):
@@ -746,15 +750,10 @@ class Uplink:
             group = [a for a in new if a.level == level]
             if group:
                 first = min(group, key=lambda a: (a.deadline or dt.date.max, a.invoice_id))
-                log.error("ALARM %s: %d invoice(s), e.g. %s (deadline %s) %s", level, len(group), first.number,
-                          first.deadline, first.detail)
+                uplink_log.alarm(level, len(group), first)
         self._alarmed = {(a.invoice_id, a.level) for a in alarms}
-        for state, n in counts.items():
-            self.metrics.queue.labels(state=state).set(n)
         for level in ("at_risk", "overdue", "rejected"):
             self.metrics.alarms.labels(level=level).set(sum(1 for a in alarms if a.level == level))
-        if oldest is not None:
-            self.metrics.oldest_deadline_days.set((oldest - today).days)
         self._status = UplinkStatus(
             running=self._task is not None and not self._task.done() and not self._stop.is_set(),
             queue=counts,

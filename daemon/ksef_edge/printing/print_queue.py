@@ -18,6 +18,7 @@ from enum import Enum
 from typing import Any, Union
 
 from . import PrinterConfig, PrinterConfigError
+from .metrics import PrintTally
 from .receipt_layout import Block
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class PrintQueue:
         self._notices: deque[tuple[InvoiceId, PrintState, str | None]] = deque()
         self._notify_lock = asyncio.Lock()
         self.printer_error: str | None = None  # last printer failure, None once a receipt printed
+        self.tally = PrintTally()  # for /metrics (printing.metrics.PrinterCollector)
 
     # --- the till's side: never blocks, never raises for printer trouble -------------------------------------
     def submit(self, invoice_id: InvoiceId, payload: Payload, *, copy: bool = False) -> JobStatus:
@@ -191,6 +193,7 @@ class PrintQueue:
             return
         except Exception as exc:  # off, unplugged, refused, out of paper, write error: keep it queued
             job.attempts += 1
+            self.tally.failed_attempts += 1
             job.last_error = str(exc) or type(exc).__name__
             self.printer_error = job.last_error
             if self.max_attempts is not None and job.attempts >= self.max_attempts:
@@ -218,6 +221,7 @@ class PrintQueue:
         if self._queue and self._queue[0] is job:
             self._queue.popleft()
         job.state, job.last_error = state, error
+        self.tally.printed += state is PrintState.PRINTED
         if state is PrintState.FAILED:
             log.error("receipt %s not printed: %s", job.invoice_id, error)
         self._finished[job.invoice_id] = job.status()

@@ -132,6 +132,35 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         6,
+        "numbering incarnations (issue #25: a restored outbox never reuses a number) and invoices recovered from KSeF",
+        (
+            # one row per restore from a backup; the newest row's number tags the series (store/incarnation.py)
+            """
+            CREATE TABLE numbering_incarnations (
+                incarnation  INTEGER PRIMARY KEY CHECK (incarnation >= 2),
+                started_at   TEXT NOT NULL,
+                reason       TEXT NOT NULL,
+                source       TEXT NOT NULL,
+                recovered_at TEXT  -- set once `recover` (or the daemon at start) has asked KSeF
+            ) STRICT
+            """,
+            # what the lost device sent to KSeF after the backup: KSeF's exact bytes (archive/recovery.py)
+            """
+            CREATE TABLE recovered_invoices (
+                ksef_number     TEXT PRIMARY KEY,
+                number          TEXT NOT NULL,
+                xml             BLOB NOT NULL,
+                sha256          BLOB NOT NULL CHECK (length(sha256) = 32),
+                issue_date      TEXT NOT NULL,
+                acquired_at     TEXT,
+                upo             BLOB,
+                recovered_at    TEXT NOT NULL
+            ) STRICT
+            """,
+        ),
+    ),
+    Migration(
+        7,
         "named tills: one hashed POS token per till, and which till issued each invoice (store/tills.py)",
         (
             """

@@ -23,6 +23,7 @@ import aiosqlite
 
 from .file_modes import create_private, tighten
 from .migrations import MIGRATIONS, Migration, migrate_sync
+from .incarnation import read_incarnation
 from .retirement import check_not_retired
 from .open_errors import open_error
 from .records import (
@@ -201,6 +202,7 @@ class OutboxStore:
         self._writer = writer
         self._reader = _SerialReader(reader)
         self.schema_version = 0
+        self.incarnation = 1  # numbering incarnation (store/incarnation.py), read at open
         self.storage_full: StorageFullError | None = None  # the last write failed for lack of space
 
     # ------------------------------------------------------------------------------- lifecycle
@@ -241,6 +243,7 @@ class OutboxStore:
             raise
         store = cls(path, writer, reader)
         store.schema_version = version
+        store.incarnation = await writer.run(read_incarnation)  # fixed while open: restores need it closed
         try:
             await store._recover()
         except (sqlite3.Error, OSError) as exc:

@@ -117,5 +117,5 @@ def tills_by_invoice(con: sqlite3.Connection) -> dict[int, str]:
     """invoice id -> till name, for exports; empty for an outbox from before named tills."""
     try:
         return dict(con.execute("SELECT invoice_id, till FROM invoice_tills").fetchall())
-    except sqlite3.OperationalError:  # no such table: an outbox older than migration 6
+    except sqlite3.OperationalError:  # no such table: an outbox older than migration 7
         return {}

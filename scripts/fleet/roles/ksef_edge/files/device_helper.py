@@ -13,6 +13,10 @@ object on stdout and exits non-zero with a one-line reason on stderr when it can
   wait-healthz --url U [--version V] [--timeout-s T]
                                 poll GET /healthz (http://host:port/healthz or unix:/path.sock) until it
                                 answers 200 (and reports version V)
+  soak --url U --version V --seconds S [--db D --since-id N --require-invoice]
+                                the canary's soak: /healthz answers 200 from version V for S seconds
+                                (a few seconds' blip allowed), and with --require-invoice the database
+                                holds an invoice newer than id N (the new release really issued)
   prune --releases DIR --keep N --protect V...
                                 delete all but the N newest release directories, never a protected one
 """
@@ -195,6 +199,50 @@ def wait_healthz(url: str, version: str | None, timeout_s: float) -> dict:
         time.sleep(0.25)
 
 
+def _max_invoice_id(db: Path) -> int:
+    return int(_db_info(db)["max_invoice_id"]) if db.exists() else 0
+
+
+def soak(url: str, version: str, seconds: float, *, db: Path | None, since_id: int, require_invoice: bool,
+         blip_s: float = 3.0) -> dict:
+    """Watch the new release for `seconds`: a release that dies after 25 s passed every start-up check."""
+    started = time.monotonic()
+    unhealthy_since: float | None = None
+    polls = 0
+    last = ""
+    while True:
+        now = time.monotonic()
+        try:
+            status, body = _get(url, timeout=2.0)
+            try:
+                doc = json.loads(body)
+            except ValueError:
+                doc = {}
+            running = _running_version(url, doc) if status == 200 else None
+            healthy = status == 200 and running == version
+            last = f"HTTP {status}, version {running!r}: {body[:300].decode(errors='replace')}"
+        except OSError as exc:
+            healthy, last = False, f"{exc.__class__.__name__}: {exc}"
+        polls += 1
+        if healthy:
+            unhealthy_since = None
+        else:
+            unhealthy_since = unhealthy_since if unhealthy_since is not None else now
+            if now - unhealthy_since >= blip_s:
+                raise HelperError(f"soak: {version} stopped serving {now - started:.0f}s after the start "
+                                  f"(of {seconds:.0f}s); last answer: {last}")
+        if now - started >= seconds:
+            break
+        time.sleep(1.0)
+    newest = _max_invoice_id(db) if db is not None else 0
+    if require_invoice and newest <= since_id:
+        raise HelperError(f"soak: {version} stayed healthy for {seconds:.0f}s but issued no invoice (newest id "
+                          f"{newest}, {since_id} before the update); is the till selling? lengthen "
+                          "ksef_edge_soak_s or set ksef_edge_soak_require_invoice=false for a quiet shop")
+    return {"url": url, "version": version, "seconds": seconds, "polls": polls,
+            "invoices_issued": max(0, newest - since_id)}
+
+
 def prune(releases: Path, keep: int, protect: list[str]) -> dict:
     dirs = [d for d in releases.iterdir() if d.is_dir() and not d.name.startswith(".")]
     dirs.sort(key=lambda d: d.stat().st_mtime, reverse=True)
@@ -221,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", required=True)
     p.add_argument("--version")
     p.add_argument("--timeout-s", type=float, default=60.0)
+    p = sub.add_parser("soak")
+    p.add_argument("--url", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--db", type=Path)
+    p.add_argument("--since-id", type=int, default=0)
+    p.add_argument("--require-invoice", action="store_true")
     p = sub.add_parser("prune")
     p.add_argument("--releases", type=Path, required=True)
     p.add_argument("--keep", type=int, required=True)
@@ -233,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
             result = backup(args.db, args.out)
         elif args.cmd == "rollback-db":
             result = rollback_db(args.db, args.backup)
+        elif args.cmd == "soak":
+            result = soak(args.url, args.version, args.seconds, db=args.db, since_id=args.since_id,
+                          require_invoice=args.require_invoice)
         elif args.cmd == "prune":
             result = prune(args.releases, args.keep, args.protect)
         else:
