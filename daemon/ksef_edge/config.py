@@ -60,6 +60,17 @@ class ApiConfig:
     unix_socket: Path | None = None
     body_bytes_max: int = 65536
     shutdown_timeout_s: float = 10.0
+    # bounded resources (api/connections.py): a cap, request-head/body deadlines, keep-alive limits
+    connections_max: int = 256
+    header_timeout_s: float = 10.0  # a complete request head within this (also the keep-alive idle limit)
+    body_timeout_s: float = 30.0
+    keepalive_requests_max: int = 1000
+    # the shop's LAN (api/tls.py, api/host_check.py; docs/api.md "On the shop's LAN")
+    tls_cert_file: Path | None = None  # with tls_key_file: the API speaks only TLS
+    tls_key_file: Path | None = None
+    allowed_hosts: tuple[str, ...] = ()  # names/addresses a POS may use in Host (loopback ones always allowed)
+    allow_plain_http_on_lan: bool = False  # a non-loopback listen_host without TLS: refused unless this is true
+    metrics_token: str | None = field(default=None, repr=False)  # read from metrics_token_file; /metrics needs it
 
 
 @dataclass(frozen=True)
@@ -133,11 +144,15 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
 
     api_raw = dict(raw["api"])
     token = _read_token(api_raw, base_dir)
-    api = _build(ApiConfig, {**api_raw, "token": token}, "api", base_dir)
+    metrics_token = _read_metrics_token(api_raw, base_dir)
+    secrets_ = {"token": token, **({"metrics_token": metrics_token} if metrics_token is not None else {})}
+    api = _build(ApiConfig, {**api_raw, **secrets_}, "api", base_dir)
     if not 0 < api.listen_port < 65536:
         raise ConfigError("api.listen_port", "must be 1..65535")
     if not 1024 <= api.body_bytes_max <= 1 << 20:
         raise ConfigError("api.body_bytes_max", "must be between 1024 and 1048576 bytes")
+    _check_api_limits(api)
+    _check_api_lan(api)
 
     store = _build(StoreConfig, raw["store"], "store", base_dir)
 
@@ -179,6 +194,48 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def _check_api_lan(api: ApiConfig) -> None:
+    from .api.host_check import is_loopback
+
+    if (api.tls_cert_file is None) != (api.tls_key_file is None):
+        raise ConfigError("api.tls_cert_file", "set both tls_cert_file and tls_key_file (ksef-edge tls init), or neither")
+    if api.unix_socket is None and not is_loopback(api.listen_host) and api.tls_cert_file is None \
+            and not api.allow_plain_http_on_lan:
+        raise ConfigError(
+            "api.listen_host",
+            f"{api.listen_host} is reachable from the LAN but the API has no TLS: the POS token would cross the network "
+            "in clear text. Run `ksef-edge tls init` and set tls_cert_file/tls_key_file (or, knowingly, "
+            "allow_plain_http_on_lan = true)",
+        )
+
+
+def _check_api_limits(api: ApiConfig) -> None:
+    if not 16 <= api.connections_max <= 16384:
+        raise ConfigError("api.connections_max", "must be 16..16384 (the unit's LimitNOFILE must exceed it by 256)")
+    for name in ("header_timeout_s", "body_timeout_s"):
+        if not 1 <= getattr(api, name) <= 600:
+            raise ConfigError(f"api.{name}", "must be 1..600 seconds")
+    if not 1 <= api.keepalive_requests_max <= 1_000_000:
+        raise ConfigError("api.keepalive_requests_max", "must be 1..1000000")
+
+
+def _read_metrics_token(api_raw: dict[str, Any], base_dir: Path) -> str | None:
+    """`[api] metrics_token_file`: Prometheus on the LAN sends it as a bearer token to /metrics."""
+    if "metrics_token" in api_raw:
+        raise ConfigError("api.metrics_token", "secrets are not allowed inline; set metrics_token_file")
+    raw = api_raw.pop("metrics_token_file", None)
+    if raw is None:
+        return None
+    path = _path(raw, "api.metrics_token_file", base_dir)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError("api.metrics_token_file", f"cannot read {path}: {exc}") from None
+    if len(token) < TOKEN_MIN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigError("api.metrics_token_file", f"token in {path} must be at least {TOKEN_MIN_CHARS} printable characters")
+    return token
 
 
 def _read_token(api_raw: dict[str, Any], base_dir: Path) -> str:

@@ -28,7 +28,11 @@ from aiohttp import web
 
 from . import __version__
 from .api.app import build_app
+from .api.connections import ConnectionLimits
+from .api.listener import GuardedSite, ensure_descriptors, lan_tls_context
+from .api.self_check import api_answers
 from .api.stopping import STOPPING_KEY
+from .api.tills import TILLS_KEY, TillsContext
 from .config import Config
 from .daemon_state import CertificateStatus, DaemonState
 from .domain.fa3 import compile_schemas
@@ -39,6 +43,7 @@ from .keystore.signing import CertifiedSigner
 from .logfields import logfmt_fields, set_till
 from .metrics import Metrics
 from .store import OutboxStore
+from .store.tills import TillRegistry
 
 log = logging.getLogger("ksef_edge.service")
 
@@ -160,6 +165,8 @@ class Daemon:
         self.store: OutboxStore | None = None
         self.state: DaemonState | None = None
         self._runner: web.AppRunner | None = None
+        self.site: GuardedSite | None = None
+        self._tills: TillRegistry | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.stopping = asyncio.Event()
         self.bound: tuple[str, int] | str | None = None
@@ -194,30 +201,44 @@ class Daemon:
             await self._start_backups()
             app = build_app(self.state)
             app[STOPPING_KEY] = self.stopping  # from the first moment of a stop, issuing answers 503
-            await self._listen(app)
+            await self._listen(self._with_tills(app))
         except BaseException:
             await self.stop()
             raise
 
+    def _with_tills(self, app: web.Application) -> web.Application:
+        """Named tills (store/tills.py): the config's token becomes the till named by [device] pos_id, once."""
+        assert self.state is not None
+        registry = TillRegistry.open(self.config.store.path)
+        if registry.adopt(self.config.device.pos_id, self.config.api.token):
+            log.info("tills: the [api] token is now till %s (ksef-edge till list)", self.config.device.pos_id)
+        self._tills = registry
+        app[TILLS_KEY] = TillsContext.create(registry, self.state.metrics.registry)
+        return app
+
     async def _listen(self, app: web.Application) -> None:
         api = self.config.api
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=api.shutdown_timeout_s, handle_signals=False)
+        limits = ConnectionLimits(api.connections_max, api.header_timeout_s, api.keepalive_requests_max)
+        ensure_descriptors(api.connections_max)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=api.shutdown_timeout_s, handle_signals=False,
+                                     keepalive_timeout=api.header_timeout_s)
         await self._runner.setup()
         if api.unix_socket is not None:
             path = Path(api.unix_socket)
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a stale socket from a crash
-            site: web.BaseSite = web.UnixSite(self._runner, str(path))
+            site = GuardedSite(self._runner, limits, path=str(path))
             await site.start()
             os.chmod(path, 0o660)
             self.bound = str(path)
         else:
-            site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
+            site = GuardedSite(self._runner, limits, host=api.listen_host, port=api.listen_port,
+                               ssl_context=lan_tls_context(api))
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []  # the real bound port
-            self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
-        log.info("API listening on %s", self.bound)
+            self.bound = site.bound
+        self.site = site
+        log.info("API listening on %s (at most %d connections)", self.bound, api.connections_max)
 
     async def _start_printer(self) -> None:
         """Receipts go to `printing.PrintQueue` when [printer] is configured (connection != none)."""
@@ -313,15 +334,20 @@ class Daemon:
         return task
 
     async def healthy_for_watchdog(self) -> bool:
-        """The event loop runs (we are here) and the store answers: keep systemd's watchdog fed."""
+        """The event loop runs, the store answers and a till could get an answer (api/self_check.py)."""
         if self.store is None:
             return False
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
-            return True
         except Exception as exc:
             log.error("watchdog: store does not answer: %s", exc)
             return False
+        if self.bound is not None and not await api_answers(
+            self.bound, tls=self.site is not None and self.site.tls, timeout_s=WATCHDOG_PING_TIMEOUT_S
+        ):
+            log.error("watchdog: the API on %s does not answer GET /healthz; not feeding the watchdog", self.bound)
+            return False
+        return True
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -343,6 +369,9 @@ class Daemon:
             await self._runner.cleanup()  # stops listening, waits for in-flight handlers
             self._runner = None
         await self._close_resources()
+        if self._tills is not None:
+            self._tills.close()
+            self._tills = None
 
     async def _close_resources(self) -> None:
         printer = self.state.printer if self.state else None
@@ -368,6 +397,7 @@ def _log_task_end(task: asyncio.Task[Any]) -> None:
 
 async def run_daemon(config: Config) -> int:
     """Run until SIGTERM/SIGINT; the systemd unit's main process."""
+    os.umask(os.umask(0o077) | 0o027)  # files the daemon creates: at most 0640, whatever umask it got
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -41,8 +41,14 @@ from ..store import (
     StorageFullError,
 )
 from ..web import register_pages
+from .connections import guard_middleware
 from .errors import ApiError, error_response
+from .host_check import ALLOWED_HOSTS_KEY, allowed_hosts, host_middleware
+from .metrics_access import check_metrics_access
+from .openapi import openapi_spec
+from .request_body import read_body
 from .stopping import refuse_while_stopping
+from .tills import TILL, TILLS_KEY, till_name, till_of_token
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -56,10 +62,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(state: DaemonState) -> web.Application:
     app = web.Application(
-        middlewares=[_errors_middleware, _auth_middleware, refuse_while_stopping],
+        middlewares=[guard_middleware, host_middleware, _errors_middleware, _auth_middleware, refuse_while_stopping],
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state
+    if state.config.api.unix_socket is None:  # no browser reaches a Unix socket: no DNS rebinding there
+        app[ALLOWED_HOSTS_KEY] = allowed_hosts(state.config.api.listen_host, state.config.api.allowed_hosts)
     app.router.add_post("/v1/invoices", post_invoice)
     app.router.add_get("/v1/invoices", list_invoices)
     app.router.add_get("/v1/invoices/{id}", get_invoice)
@@ -72,6 +80,7 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/openapi.json", openapi_document)
     register_pages(app, state)
     return app
 
@@ -107,7 +116,8 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
         state = request.app[STATE_KEY]
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+        by_till = till_of_token(request, presented.strip()) if scheme.lower() == "bearer" else False
+        ok = by_till if by_till is not None else scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode(), state.config.api.token.encode()
         )
         if not ok:
@@ -142,8 +152,10 @@ async def post_invoice(request: web.Request) -> web.Response:
     if issued.totals is not None:  # the document just built: the 201 needs no re-read and no re-parse
         state.remember_totals(record, issued.totals)
     if created:
+        _record_till(request, record.id)
         log.info("issued invoice %s", record.number, extra=invoice_fields(record, "issued", kind="VAT"))
-    return await _issued_response(state, record, created, started, draft, document="invoice")
+    return await _issued_response(state, record, created, started, draft, document="invoice",
+                                 till=till_name(request, record.id))
 
 
 async def post_correction(request: web.Request) -> web.Response:
@@ -168,9 +180,17 @@ async def post_correction(request: web.Request) -> web.Response:
             except NotFoundError as exc:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
     if created:
+        _record_till(request, record.id)
         log.info("issued correction %s of invoice id=%s", record.number, record.corrects_id,
                  extra=invoice_fields(record, "issued", kind="KOR"))
-    return await _issued_response(state, record, created, started, None, document="correction")
+    return await _issued_response(state, record, created, started, None, document="correction",
+                                 till=till_name(request, record.id))
+
+
+def _record_till(request: web.Request, invoice_id: int) -> None:
+    tills = request.app.get(TILLS_KEY)
+    if tills is not None:
+        tills.record(request, invoice_id)
 
 
 @contextlib.contextmanager
@@ -219,7 +239,8 @@ async def _run_to_commit(issue: Awaitable[Any]) -> Any:
 
 
 async def _issued_response(
-    state: DaemonState, record: InvoiceRecord, created: bool, started: float, draft: Any, *, document: str
+    state: DaemonState, record: InvoiceRecord, created: bool, started: float, draft: Any, *, document: str,
+    till: str | None = None,
 ) -> web.Response:
     """201 with the document; a new one is counted and handed to the post-issue hooks, a replay is marked."""
     if created:
@@ -233,7 +254,7 @@ async def _issued_response(
                 log.exception("post-issue hook failed for %s %s", document, record.number)
     else:
         state.metrics.replayed.inc()
-    resp = web.json_response(await _full_json(state, record), status=201)
+    resp = web.json_response({**await _full_json(state, record), "till": till}, status=201)
     resp.headers["Location"] = f"/v1/invoices/{record.id}"
     if not created:
         resp.headers["Idempotent-Replayed"] = "true"
@@ -243,7 +264,8 @@ async def _issued_response(
 async def list_corrections(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
-    items = [await _full_json(state, r, with_original=False) for r in await state.store.corrections_of(record.id)]
+    items = [{**await _full_json(state, r, with_original=False), "till": till_name(request, r.id)}
+             for r in await state.store.corrections_of(record.id)]
     return web.json_response({"items": items})
 
 
@@ -256,7 +278,7 @@ async def get_invoice_lines(request: web.Request) -> web.Response:
 async def get_invoice(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
-    return web.json_response(await _full_json(state, record))
+    return web.json_response({**await _full_json(state, record), "till": till_name(request, record.id)})
 
 
 async def get_invoice_xml(request: web.Request) -> web.Response:
@@ -316,7 +338,7 @@ async def list_invoices(request: web.Request) -> web.Response:
     # a full page has a next page only if something follows it (no empty last page for the client to fetch)
     more = len(records) == limit and bool(await page(records[-1].id, 1))
     next_after = records[-1].id if more else None
-    items = [await _full_json(state, r, with_original=False) for r in records]
+    items = [{**await _full_json(state, r, with_original=False), "till": till_name(request, r.id)} for r in records]
     return web.json_response({"items": items, "next_after": next_after})
 
 
@@ -350,8 +372,14 @@ async def get_status(request: web.Request) -> web.Response:
         },
         "corrections": await correction_status(state.store, now),
         "backup": await state.backup_status(),
+        "till": request.get(TILL),  # the till whose token asked (named tills: store/tills.py)
     }
     return web.json_response(body)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API (api/openapi.py); no token needed, it holds no data."""
+    return web.json_response(openapi_spec())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -363,6 +391,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
+    check_metrics_access(request, state.config.api)
     m = state.metrics
     if state.uplink is not None:  # first: it persists the effective deadlines read below (cached 5 s)
         await state.uplink.refresh_status()
@@ -431,14 +460,7 @@ async def _json_body(request: web.Request) -> Any:
             415, "unsupported_media_type",
             f"send JSON with Content-Type: application/json (got {request.content_type})",
         )
-    limit = state.config.api.body_bytes_max
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "body_too_large", f"request body is {request.content_length} bytes; the limit is {limit}")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes") from None
-    return parse_body(raw)
+    return parse_body(await read_body(request, state.config.api.body_bytes_max, state.config.api.body_timeout_s))
 
 
 def _end_of_day_ts(day: dt.date) -> float:

@@ -11,12 +11,13 @@ import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ..domain.errors import InvoiceError
 from ..domain.invoice import Address, Line, Party, Payment, PaymentMethod, PriceKind, VatRate
 from ..domain.nip import is_valid_nip
+from ..domain.plain_decimal import plain_decimal
 from .errors import InvalidRequestError, MalformedRequestError
 
 LINES_MAX = 200
@@ -25,8 +26,13 @@ UNIT_CHARS_MAX = 256  # FA(3) TZnakowy (P_8A)
 EXEMPTION_BASIS_CHARS_MAX = 256  # FA(3) TZnakowy (P_19A)
 QUANTITY_MAX = Decimal("1000000")
 PRICE_MAX = Decimal("10000000")
-_QTY = re.compile(r"^(0|[1-9]\d{0,6})(\.\d{1,6})?$")
-_PRICE = re.compile(r"^(0|[1-9]\d{0,7})(\.\d{1,8})?$")
+INVOICE_TOTAL_MAX = Decimal(100_000_000)  # gross PLN of one invoice (docs/api.md "Limits")
+JSON_INT_DIGITS_MAX = 30  # longer JSON integers are refused before Python converts them
+_QTY = (7, 6)  # integer digits, fraction digits (plain_decimal)
+_PRICE = (8, 8)
+DUE_DATE_MIN = dt.date(2016, 7, 1)  # FA(3) tns:TData (schemat_FA(3)_v1-0E.xsd): 2016-07-01..2050-01-01
+DUE_DATE_MAX = dt.date(2050, 1, 1)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 # XML 1.0 Char minus the C0/C1 controls (tab/newline are not meaningful in a name either)
 _BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
@@ -61,6 +67,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _bounded_int(text: str) -> int:
+    """JSON integers longer than JSON_INT_DIGITS_MAX are refused: past 4 300 digits int() raises (a 500)."""
+    if len(text.lstrip("-")) > JSON_INT_DIGITS_MAX:
+        raise MalformedRequestError("number_too_long", f"a JSON integer has {len(text)} digits; at most {JSON_INT_DIGITS_MAX}")
+    return int(text)
+
+
 def parse_body(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
@@ -68,7 +81,8 @@ def parse_body(raw: bytes) -> Any:
         raise MalformedRequestError("invalid_encoding", f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
         return json.loads(
-            text, parse_float=_Float, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+            text, parse_float=_Float, parse_int=_bounded_int, parse_constant=_reject_constant,
+            object_pairs_hook=_no_duplicates,
         )
     except json.JSONDecodeError as exc:
         raise MalformedRequestError("invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -108,6 +122,7 @@ def parse_invoice_request(body: Any) -> InvoiceDraft:
     if len(kinds) > 1:
         raise MalformedRequestError("mixed_price_kinds", "use unit_price_gross on every line or unit_price_net on every line", "lines"
         )
+    _check_total(lines)
     payment = _payment(obj["payment"])
     return InvoiceDraft(buyer=buyer, lines=lines, payment=payment, exemption_basis=_exemption_basis(obj, lines))
 
@@ -143,19 +158,23 @@ def _text(value: Any, field: str, max_chars: int) -> str:
     return text
 
 
-def _decimal(value: Any, field: str, pattern: re.Pattern[str], maximum: Decimal, *, allow_int: bool) -> Decimal:
+def _decimal(value: Any, field: str, pattern: tuple[int, int], maximum: Decimal, *, allow_int: bool) -> Decimal:
     if isinstance(value, _Float):
         raise MalformedRequestError("float_not_allowed", f"send amounts as strings to keep them exact, e.g. \"{value.text}\"", field
         )
     if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, int) and not allow_int):
         raise MalformedRequestError("wrong_type", "must be a decimal string such as \"12.30\"", field)
     text = str(value)
-    if not pattern.match(text):
-        raise MalformedRequestError("invalid_amount", f"{text!r} is not a plain decimal like \"12.30\" (dot, no sign or exponent)", field)
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise MalformedRequestError("invalid_amount", f"{text!r} is not a decimal number", field) from None
+    if len(text) > 40:
+        raise MalformedRequestError("out_of_range", f"must be at most {maximum}", field)
+    amount = plain_decimal(text, int_digits=pattern[0], frac_digits=pattern[1])
+    if amount is None:
+        if plain_decimal(text, int_digits=40, frac_digits=pattern[1]) is not None:
+            raise MalformedRequestError("out_of_range", f"must be at most {maximum}", field)
+        raise MalformedRequestError("invalid_amount",
+            f"{text!r} is not a plain decimal like \"12.30\" (ASCII digits 0-9, a dot, at most {pattern[1]} "
+            "decimal places; no sign, exponent or spaces)", field,
+        )
     if amount > maximum:
         raise MalformedRequestError("out_of_range", f"must be at most {maximum}", field)
     return amount
@@ -171,6 +190,8 @@ def _buyer(value: Any) -> Party | None:
         nip_raw = obj["nip"]
         if not isinstance(nip_raw, str):
             raise MalformedRequestError("wrong_type", "must be a string of 10 digits", "buyer.nip")
+        if nip_raw != nip_raw.strip():
+            raise MalformedRequestError("invalid_nip", "remove the spaces before or after the NIP", "buyer.nip")
         nip = nip_raw.replace("-", "").replace(" ", "")
         if nip.upper().startswith("PL"):
             nip = nip[2:]
@@ -220,6 +241,21 @@ def _line(value: Any, field: str) -> Line:
     )
 
 
+def _check_total(lines: tuple[Line, ...]) -> None:
+    """A bound on the gross total (quantity x unit price, net prices with their VAT) before anything is built."""
+    total = Decimal(0)
+    for line in lines:
+        amount = line.quantity * line.unit_price
+        if line.price_kind is PriceKind.NET and line.vat_rate.percent is not None:
+            amount += amount * line.vat_rate.percent / 100
+        total += amount
+    if total > INVOICE_TOTAL_MAX:
+        raise InvalidRequestError("total_too_large",
+            f"the invoice total would be about {total:.2f} PLN; one invoice may total at most {INVOICE_TOTAL_MAX} PLN",
+            "lines",
+        )
+
+
 def _exemption_basis(obj: dict[str, Any], lines: tuple[Line, ...]) -> str | None:
     """P_19A: an exempt sale must say which provision exempts it; a basis without exempt lines is a till bug."""
     zw = [i for i, line in enumerate(lines) if line.vat_rate is VatRate.ZW]
@@ -253,10 +289,13 @@ def _payment(value: Any) -> Payment:
     due = None
     if obj.get("due_date") is not None:
         raw = obj["due_date"]
-        if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        if not isinstance(raw, str) or not _DATE.fullmatch(raw):
             raise MalformedRequestError("wrong_type", "must be a date string YYYY-MM-DD", "payment.due_date")
         try:
             due = dt.date.fromisoformat(raw)
         except ValueError:
             raise InvalidRequestError("invalid_date", f"{raw!r} is not a calendar date", "payment.due_date") from None
+        if not DUE_DATE_MIN <= due <= DUE_DATE_MAX:
+            raise InvalidRequestError("out_of_range", f"FA(3) accepts dates from {DUE_DATE_MIN} to {DUE_DATE_MAX}", "payment.due_date"
+            )
     return Payment(method=method, paid=method is not PaymentMethod.TRANSFER, due_date=due)

@@ -19,6 +19,7 @@ from typing import Any
 from ..domain.errors import InvoiceError
 from ..domain.invoice import PaymentMethod
 from ..domain.kor import CorrectionEffect, CorrectionRequest, LineChange
+from ..domain.plain_decimal import plain_decimal
 
 _TOP_KEYS = {"reason", "refund_method", "refunded", "changes", "full_return", "effect"}
 _CHANGE_KEYS = {"line_no", "returned_quantity", "new_unit_price"}
@@ -30,10 +31,11 @@ def _amount(value: Any, field: str) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvoiceError(field, f"must be a decimal string such as \"1.5\" or an integer, got {type(value).__name__}")
-    try:
-        return Decimal(str(value).strip())
-    except ArithmeticError:
-        raise InvoiceError(field, f"{value!r} is not a number") from None
+    amount = plain_decimal(str(value), int_digits=8, frac_digits=8)  # ASCII digits only, no spaces or signs
+    if amount is None:
+        raise InvoiceError(field, f"{str(value)[:40]!r} is not a plain decimal like \"1.5\" (ASCII digits, a dot, "
+                                  "at most 8 digits before and after it)")
+    return amount
 
 
 def _unknown_keys(obj: dict, allowed: set[str], where: str) -> None:

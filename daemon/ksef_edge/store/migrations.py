@@ -158,6 +158,26 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    Migration(
+        7,
+        "named tills: one hashed POS token per till, and which till issued each invoice (store/tills.py)",
+        (
+            """
+            CREATE TABLE tills (
+                name          TEXT PRIMARY KEY,
+                token_sha256  BLOB NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+                created_at    TEXT NOT NULL,
+                revoked_at    TEXT
+            ) STRICT
+            """,
+            """
+            CREATE TABLE invoice_tills (
+                invoice_id  INTEGER PRIMARY KEY REFERENCES invoices(id),
+                till        TEXT NOT NULL
+            ) STRICT
+            """,
+        ),
+    ),
 )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from .corrected_files import CorrectedFiles
+from .file_modes import create_private, tighten
 from .incarnation import read_incarnation
 from .migrations import MIGRATIONS, Migration, migrate_sync
 from .open_errors import open_error
@@ -71,6 +72,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
         writer = WriterThread()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            create_private(path)  # 0600 whatever the umask; SQLite gives -wal/-shm the same mode
             await writer.connect(path, busy_timeout_ms)
 
             def check_and_migrate(conn: sqlite3.Connection) -> int:
@@ -81,6 +83,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
 
             version = await writer.run(check_and_migrate)
             reader = await connect_reader(path, busy_timeout_ms)
+            tighten(path)
         except (sqlite3.Error, OSError) as exc:
             await writer.close()
             raise open_error(path, exc) from exc
