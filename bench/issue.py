@@ -3,11 +3,10 @@ sustained throughput at saturation, and the daemon's memory (RSS) idle and after
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
-from common import PosClient, now, rss_kb, summary_ms
 from harness import body_for
 
+from common import PosClient, now, rss_kb, summary_ms
 
 RETRIED_5XX = [0]  # 5xx answers retried by the tills (same Idempotency-Key): should stay 0
 

@@ -1,12 +1,12 @@
 """Receipt: time from POST (issue) to the last byte written to the printer (a file sink), and size."""
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-from common import PosClient, pct, summary_ms
 from harness import body_for
+
+from common import PosClient, pct, summary_ms
 
 
 def measure_receipt(device, sink: Path, n: int) -> dict:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402  (sets sys.path for the fixtures)
+from common import machine
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine  # noqa: E402  (sets sys.path for the fixtures)
+from common import ROOT, machine  # sets sys.path for the fixtures
 
 TARGETS = {
     "issue_p99_ms": 25.0,
@@ -42,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     only = set(filter(None, args.only.split(",")))
     want = lambda name: not only or name in only  # noqa: E731
 
+    from harness import make_device
+
     from drain import measure_drain
     from floor import measure_floor
-    from harness import make_device
     from issue import concurrent, measure_issue
     from receipt import measure_receipt
     from startup import time_to_ready

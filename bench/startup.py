@@ -1,11 +1,8 @@
 """Start-up time to READY=1 on a fake NOTIFY_SOCKET (what systemd waits for with Type=notify)."""
 from __future__ import annotations
 
-import os
 import socket
 import statistics
-import time
-from pathlib import Path
 
 from common import now
 

@@ -13,13 +13,12 @@ from typing import AsyncIterator
 
 import pytest
 
+from domain_factories import BUYER_B2B, SELLER, invoice, line
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.ksef_number import make_ksef_number
 from ksef_edge.domain.qr import QrEnvironment
 from ksef_edge.store import NewInvoice, OutboxStore
-
-from domain_factories import BUYER_B2B, SELLER, invoice, line
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFICIAL = ROOT / "tests" / "fixtures" / "official"

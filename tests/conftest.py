@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from cert_factories import make_test_certificate
 from ksef_edge.domain.signer import InMemorySigner
 
-from cert_factories import make_test_certificate
+# Fixture modules shared by many test files: registered here once, so no test module imports a fixture
+# (an imported fixture looks unused to a linter and is shadowed by the test parameter of the same name).
+pytest_plugins = ("archive_helpers", "daemon_fixtures", "sim_fixtures", "sshd_fixtures", "tpm_fixtures", "uplink_fixtures")
 
 OFFICIAL_DIR = Path(__file__).parent / "fixtures" / "official"
 

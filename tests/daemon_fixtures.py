@@ -321,12 +321,14 @@ def daemon_process(
     ksef_toml: str | None = None,
     uplink: str = "off",
     ksef_token: str | None = None,
+    api_extra: str = "",
 ) -> Iterator[DaemonProcess]:
     """`ksef_token`: stored encrypted in the keystore first, so `uplink = "auto"` can authenticate."""
     dir.mkdir(parents=True, exist_ok=True)
     keystore_toml = write_dev_keystore(dir)
     files = write_device_config(
-        dir, keystore_toml=keystore_toml, extra_toml=extra_toml, ksef_toml=ksef_toml, uplink=uplink
+        dir, keystore_toml=keystore_toml, extra_toml=extra_toml, ksef_toml=ksef_toml, uplink=uplink,
+        api_extra=api_extra,
     )
     if ksef_token is not None:
         from ksef_edge.config import load_config

@@ -5,7 +5,6 @@ import datetime as dt
 from decimal import Decimal
 
 from ksef_edge.domain.invoice import Address, Invoice, Line, Party, Payment, PaymentMethod, VatRate
-
 from official_vectors import TV2_URL, TV_HASH
 
 # ksef-docs kody-qr.md example (protocol.md §6.1) and test-vectors.md TV-2 (RSA-2048, 472 chars).

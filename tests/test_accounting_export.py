@@ -19,7 +19,7 @@ from lxml import etree
 from daemon_fixtures import in_process_daemon
 from ksef_edge.archive import export_archive
 from ksef_edge.archive.errors import ExportError
-from ksef_edge.store.numbering import civil_date
+from ksef_edge.civil_time import warsaw_date as civil_date
 from test_day_report import BODIES, NS, XSD_RATES
 
 RATE_COLUMNS = {"23": ("Netto 23%", "VAT 23%"), "8": ("Netto 8%", "VAT 8%"), "5": ("Netto 5%", "VAT 5%"),

@@ -7,8 +7,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = [REPO / "daemon/ksef_edge/api/app.py", REPO / "daemon/ksef_edge/web/routes.py",
            REPO / "daemon/ksef_edge/reports/routes.py"]
-CODE_SOURCES = (sorted((REPO / "daemon/ksef_edge/api").glob("*.py")) + [REPO / "daemon/ksef_edge/web/routes.py"]
-                + sorted((REPO / "daemon/ksef_edge/reports").glob("*.py")))
+CODE_SOURCES = (sorted((REPO / "daemon/ksef_edge/api").glob("*.py")) + sorted((REPO / "daemon/ksef_edge/issuing").glob("*.py"))
+                + [REPO / "daemon/ksef_edge/web/routes.py"] + sorted((REPO / "daemon/ksef_edge/reports").glob("*.py")))
+# an error code is written where the refusal is raised: with its HTTP status at the API, the page and the
+# KOR services (ApiError, Refusal, CorrectionRefusedError), without one in the request readers (issuing.errors)
+CODE_PATTERN = (r'(?:(?:ApiError|error_response|Refusal|CorrectionRefusedError)\(\s*\d{3},\s*'
+                r'|(?:MalformedRequestError|InvalidRequestError)\(\s*)"([a-z_]+)"')
 
 
 def test_every_route_is_documented_with_a_curl_example() -> None:
@@ -35,7 +39,7 @@ def test_every_route_is_documented_with_a_curl_example() -> None:
 def test_every_error_code_is_documented() -> None:
     doc = (REPO / "docs/api.md").read_text(encoding="utf-8")
     codes = {m.group(1) for src in CODE_SOURCES
-             for m in re.finditer(r'(?:ApiError|error_response)\(\s*\d{3},\s*"([a-z_]+)"', src.read_text(encoding="utf-8"))}
+             for m in re.finditer(CODE_PATTERN, src.read_text(encoding="utf-8"))}
     assert {"invalid_json", "missing_field", "no_upo", "receipt_unavailable"} <= codes
     missing = sorted(c for c in codes if f"`{c}`" not in doc)
     assert not missing, f"error codes not in docs/api.md: {missing}"

@@ -10,7 +10,7 @@ from decimal import Decimal
 import aiohttp
 from lxml import etree
 
-from daemon_fixtures import daemon, stored_invoices  # noqa: F401  (daemon: fixture)
+from daemon_fixtures import stored_invoices
 from escpos_reader import parse
 from ksef_edge.domain.fa3 import validate_fa3
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from daemon_fixtures import VALID_BODY, daemon, http, in_process_daemon, stored_invoices  # noqa: F401  (fixtures)
+from daemon_fixtures import VALID_BODY, in_process_daemon, stored_invoices
 from ksef_edge.domain.fa3 import validate_fa3
 from ksef_edge.domain.qr import verify_kod2_url
 

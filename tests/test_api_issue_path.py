@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import aiosqlite
 
-from daemon_fixtures import BUYER_NIP, VALID_BODY, api_call, daemon  # noqa: F401  (daemon: fixture)
-from ksef_edge.api.invoice_totals import TotalsCache
+from daemon_fixtures import BUYER_NIP, VALID_BODY, api_call
+from ksef_edge.issuing.invoice_totals import TotalsCache
 
 NET_BODY = {  # net-priced, three rates and an exempt line: per-rate rounding on the net side
     "buyer": {"nip": BUYER_NIP, "name": "Hurtownia Sp. z o.o."},

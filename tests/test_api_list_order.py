@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from daemon_fixtures import VALID_BODY, daemon  # noqa: F401  (daemon: fixture)
+from daemon_fixtures import VALID_BODY
 
 
 async def issue(d, http, key):

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_fixtures import VALID_BODY, daemon_process
 from promtool_fixtures import check_metrics
-from sim_fixtures import SIM_TOKEN, _shared_ksef_sim, ksef_sim  # noqa: F401 - fixtures
+from sim_fixtures import SIM_TOKEN
 from test_monitoring_rules import monitoring_metric_names
 
 # Prometheus naming: base units only (seconds, bytes); any of these in a name means a scaled unit.
@@ -49,7 +49,7 @@ def wait_for(scrape, ok, timeout_s: float = 30.0) -> dict:
         time.sleep(0.3)
 
 
-def test_metrics_serve_the_uplink_and_status_has_its_snapshot(tmp_path: Path, ksef_sim) -> None:  # noqa: F811
+def test_metrics_serve_the_uplink_and_status_has_its_snapshot(tmp_path: Path, ksef_sim) -> None:
     ksef = f'environment = "simulator"\napi_base_url = "{ksef_sim.api_url}"\nuplink_idle_s = 0.5'
     paper = tmp_path / "paper"  # missing: the printer is "off" until the directory appears
     extra = (f'[printer]\nconnection = "file"\nfile_path = "{paper / "receipts.bin"}"\npaper = "80mm"\n\n'

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import aiohttp
 
-from ksef_edge.api import state as api_state
-from ksef_edge.archive import create_backup
-
 from daemon_fixtures import VALID_BODY, in_process_daemon
+from ksef_edge import daemon_state as api_state
+from ksef_edge.archive import create_backup
 
 PASSPHRASE = b"correct horse battery staple 2026"
 

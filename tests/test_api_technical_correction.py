@@ -16,13 +16,12 @@ from pathlib import Path
 
 import aiohttp
 
+from daemon_fixtures import VALID_BODY, in_process_daemon
+from domain_factories import SELLER, invoice, line
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment, sha256_b64url, verify_kod2_url
 from ksef_edge.store import OutboxStore
-
-from daemon_fixtures import VALID_BODY, in_process_daemon
-from domain_factories import SELLER, invoice, line
 
 KSEF_NUMBER = "5265877635-20260302-0100001AF629-AF"
 

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from daemon_fixtures import BUYER_NIP, VALID_BODY, daemon  # noqa: F401  (daemon: fixture)
+from daemon_fixtures import BUYER_NIP, VALID_BODY
 
 NET_BODY = {
     "buyer": {"nip": BUYER_NIP, "name": "Hurtownia Sp. z o.o."},

@@ -10,6 +10,7 @@ import struct
 
 import pytest
 
+from archive_helpers import PASSPHRASE, cli, cli_inproc, issue, passphrase_file
 from ksef_edge.archive import (
     BackupCorruptError,
     RestoreRefusedError,
@@ -24,8 +25,6 @@ from ksef_edge.archive import (
 from ksef_edge.domain.fa3 import validate_fa3
 from ksef_edge.domain.qr import sha256_b64url
 from ksef_edge.store import OutboxStore
-
-from archive_helpers import PASSPHRASE, cli, cli_inproc, device, issue, passphrase_file  # noqa: F401  (device: fixture)
 
 
 def _rows(db):

@@ -9,11 +9,10 @@ import sqlite3
 
 import pytest
 
+from archive_helpers import OFFICIAL, cli_inproc, confirm, issue, store_raw
 from ksef_edge.archive import ExportError, export_archive
 from ksef_edge.domain.fa3 import validate_fa3, validate_upo
 from ksef_edge.domain.qr import sha256_b64url
-
-from archive_helpers import OFFICIAL, cli_inproc, confirm, device, issue, store_raw  # noqa: F401  (device: fixture)
 
 JAN = dt.date(2026, 1, 15)
 FEB = dt.date(2026, 2, 10)

@@ -7,13 +7,12 @@ from collections import Counter
 
 import pytest
 
+from archive_helpers import PASSPHRASE, cli_inproc, issue, passphrase_file
 from ksef_edge.archive import RestoreRefusedError, migrate_in, migrate_out
 from ksef_edge.domain.fa3 import validate_upo
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.store import InvoiceState, OutboxStore
-
-from archive_helpers import PASSPHRASE, cli_inproc, issue, passphrase_file
-from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, wait_drained
 
 
 async def _drain(db, sim, timeout_s: float = 30) -> dict[str, int]:

@@ -4,11 +4,9 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
-
+from archive_helpers import cli_inproc, confirm, issue
 from ksef_edge.archive import export_archive, prune_archived
 from ksef_edge.store import InvoiceState, OutboxStore
-
-from archive_helpers import cli_inproc, confirm, device, issue  # noqa: F401  (device: fixture)
 
 OLD = dt.date(2025, 1, 10)
 TODAY = dt.date(2026, 6, 1)

@@ -10,11 +10,10 @@ import subprocess
 
 import pytest
 
-from ksef_edge.store import OutboxRetiredError, OutboxStore
-from ksef_edge.store.retirement import EXIT_RETIRED, read_retirement, retire
-
 from archive_helpers import KSEF_EDGE, issue, passphrase_file
 from daemon_fixtures import write_dev_keystore, write_device_config
+from ksef_edge.store import OutboxRetiredError, OutboxStore
+from ksef_edge.store.retirement import EXIT_RETIRED, read_retirement, retire
 
 
 def _device(dir):
@@ -49,7 +48,7 @@ async def test_old_device_refuses_to_run_after_migrate_out_and_new_device_contin
 
     run = _ksef_edge("run", "--config", str(old.config))
     assert run.returncode == EXIT_RETIRED, run.stderr
-    lines = [l for l in run.stderr.splitlines() if l.startswith("ksef-edge:")]
+    lines = [ln for ln in run.stderr.splitlines() if ln.startswith("ksef-edge:")]
     assert len(lines) == 1, run.stderr
     assert "moved to a new device with `ksef-edge migrate-out` on" in lines[0]
     assert str(move) in lines[0] and "must not issue" in lines[0] and "migrate-in" in lines[0]
@@ -101,9 +100,8 @@ async def test_store_refuses_to_issue_on_a_retired_outbox_even_when_already_open
 
 async def test_migrate_in_of_a_retired_outbox_brings_it_back(tmp_path, ec_signer):
     """An outbox copied after retirement (e.g. a backup of the old device) is installed not retired."""
-    from ksef_edge.archive import migrate_in, migrate_out
-
     from archive_helpers import PASSPHRASE
+    from ksef_edge.archive import migrate_in, migrate_out
 
     db = tmp_path / "a" / "outbox.sqlite3"
     store = await OutboxStore.open(db)

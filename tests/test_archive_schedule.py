@@ -6,11 +6,10 @@ import os
 
 import pytest
 
+from archive_helpers import issue, passphrase_file
 from ksef_edge.archive import BackupConfig, list_backups
 from ksef_edge.archive.schedule import BackupScheduleState, current_backup_status, run_backup_schedule
 from ksef_edge.store import OutboxStore
-
-from archive_helpers import issue, passphrase_file
 
 
 async def test_scheduled_backup_runs_and_status_clears_the_alarm(tmp_path, ec_signer):

@@ -19,10 +19,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import calendar_oracle as oracle
 import pytest
-from daemon_fixtures import VALID_BODY, api_call, daemon_process, in_process_daemon
 from lxml import etree
+
+import calendar_oracle as oracle
+from daemon_fixtures import VALID_BODY, api_call, daemon_process, in_process_daemon
 
 W = oracle.WARSAW
 FA = "{http://crd.gov.pl/wzor/2025/06/25/13775/}"

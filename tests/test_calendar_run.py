@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from calendar_run import QUICK, libfaketime
+from calendar_run import QUICK, libfaketime  # noqa: E402 - scripts/ is put on sys.path just above
 
 pytestmark = [
     pytest.mark.skipif(libfaketime() is None, reason="needs Debian faketime (scripts/setup-env installs it as root)"),

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import aiohttp
+
 from daemon_fixtures import in_process_daemon
 from ksef_edge.catalogue import parse_catalogue
 

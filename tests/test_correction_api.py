@@ -16,7 +16,7 @@ from decimal import Decimal as D
 import zxingcpp
 from lxml import etree
 
-from daemon_fixtures import VALID_BODY, daemon, http, in_process_daemon  # noqa: F401  (fixtures)
+from daemon_fixtures import VALID_BODY, in_process_daemon
 from escpos_reader import parse
 from ksef_edge.domain.fa3 import FA3_NS, validate_fa3
 from ksef_edge.domain.ksef_number import make_ksef_number

@@ -15,7 +15,7 @@ import aiohttp
 from daemon_fixtures import VALID_BODY, in_process_daemon
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.ksef.uplink import UplinkConfig
-from ksef_edge.store import InvoiceState, OutboxStore
+from ksef_edge.store import InvoiceState
 from uplink_fixtures import CONTEXT, TOKEN, start_sim, wait_drained
 
 FAST = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, backoff_base_s=0.1,

@@ -11,15 +11,18 @@ from decimal import Decimal as D
 import pytest
 from lxml import etree
 
-from ksef_edge.domain.correction import (
-    CorrectedInvoice, CorrectionEffect, CorrectionRequest, LineChange, build_correction,
-)
+from domain_factories import BUYER_B2B, invoice, line
 from ksef_edge.domain.errors import SchemaError
 from ksef_edge.domain.fa3 import FA3_NS, build_fa3_kor, invoice_summary, validate_fa3
 from ksef_edge.domain.invoice import Address, Party, PaymentMethod, PriceKind
+from ksef_edge.domain.kor import (
+    CorrectedInvoice,
+    CorrectionEffect,
+    CorrectionRequest,
+    LineChange,
+    build_correction,
+)
 from ksef_edge.domain.ksef_number import make_ksef_number
-
-from domain_factories import BUYER_B2B, invoice, line
 
 NS = {"f": FA3_NS}
 KOR_DATE = dt.date(2025, 11, 3)  # Monday after the original (Fri 2025-10-31)

@@ -6,18 +6,22 @@ import datetime as dt
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ksef_edge.domain.correction import (
-    CorrectedInvoice, CorrectionRequest, LineChange, build_correction, current_state,
-)
+from domain_factories import invoice, line
 from ksef_edge.domain.errors import InvoiceError
 from ksef_edge.domain.fa3 import build_fa3_kor
 from ksef_edge.domain.invoice import Line, PaymentMethod
+from ksef_edge.domain.kor import (
+    CorrectedInvoice,
+    CorrectionRequest,
+    LineChange,
+    build_correction,
+    current_state,
+)
 from ksef_edge.domain.ksef_number import make_ksef_number
 from ksef_edge.domain.totals import RATE_ORDER, compute_totals
-
-from domain_factories import invoice, line
 
 KOR_DATE = dt.date(2025, 11, 3)
 KOR_CREATED = dt.datetime(2025, 11, 3, 8, 30, tzinfo=dt.timezone.utc)
@@ -163,8 +167,8 @@ def cumulative(original, corrections):
 
 def as_invoice(original, state):
     """The invoice as it finally stands (lines returned to zero dropped), totalled by totals.py."""
-    kept = [Line(l.name, s.quantity, s.unit_price, l.vat_rate, l.price_kind, l.unit)
-            for l, s in zip(original.lines, state) if s.quantity > 0]
+    kept = [Line(ln.name, s.quantity, s.unit_price, ln.vat_rate, ln.price_kind, ln.unit)
+            for ln, s in zip(original.lines, state) if s.quantity > 0]
     return compute_totals(invoice(*kept)).by_rate if kept else {}
 
 

@@ -7,18 +7,20 @@ from decimal import Decimal as D
 
 import pytest
 
-from ksef_edge.domain.correction import CorrectedInvoice, CorrectionRequest, LineChange, build_correction
-from ksef_edge.domain.correction_issuance import issue_correction
-from ksef_edge.domain.correction_ordering import (
-    OriginalStatus, correction_deadline, correction_gate, original_send_by,
-)
+from domain_factories import invoice, line
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.errors import DomainError
 from ksef_edge.domain.fa3 import validate_fa3
+from ksef_edge.domain.kor import CorrectedInvoice, CorrectionRequest, LineChange, build_correction
+from ksef_edge.domain.kor_issuance import issue_correction
+from ksef_edge.domain.kor_ordering import (
+    OriginalStatus,
+    correction_deadline,
+    correction_gate,
+    original_send_by,
+)
 from ksef_edge.domain.qr import QrEnvironment, sha256_b64url, verify_kod2_url
 from ksef_edge.domain.signer import certificate_public_key
-
-from domain_factories import invoice, line
 
 FRI, MON, TUE = dt.date(2025, 10, 31), dt.date(2025, 11, 3), dt.date(2025, 11, 4)
 
@@ -95,7 +97,7 @@ def test_original_inherits_the_earliest_deadline_of_its_waiting_corrections():
 
 
 def test_upload_order_holds_corrections_and_pulls_their_originals_forward():
-    from ksef_edge.domain.correction_ordering import QueuedDocument, upload_order
+    from ksef_edge.domain.kor_ordering import QueuedDocument, upload_order
 
     queued = [
         QueuedDocument(1, deadline=dt.date(2025, 11, 12)),  # original, failure mode: long deadline

@@ -7,11 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
-from ksef_edge.corrections.request_json import request_from_body, request_from_json, request_to_json
-from ksef_edge.domain.correction import CorrectedInvoice, CorrectionEffect, build_correction
-from ksef_edge.domain.errors import InvoiceError
-
 from domain_factories import invoice, line
+from ksef_edge.domain.errors import InvoiceError
+from ksef_edge.domain.kor import CorrectedInvoice, CorrectionEffect, build_correction
+from ksef_edge.issuing.kor_request import request_from_body, request_from_json, request_to_json
 
 CREATED = dt.datetime(2025, 11, 3, 8, tzinfo=dt.timezone.utc)
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ksef_edge.domain.correction import CorrectedInvoice, CorrectionRequest, LineChange, build_correction
+from domain_factories import invoice, line
 from ksef_edge.domain.fa3 import build_fa3, build_fa3_kor
 from ksef_edge.domain.invoice import PaymentMethod
+from ksef_edge.domain.kor import CorrectedInvoice, CorrectionRequest, LineChange, build_correction
 from ksef_edge.domain.ksef_number import make_ksef_number
-
-from domain_factories import invoice, line
 from sim_client import KsefTestClient
-from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim  # noqa: F401 - fixtures
+from sim_fixtures import SIM_NIP, SIM_TOKEN
 
 ORIGINAL = invoice(line("Chleb", "3", "4.99"), number="FV/KOR-SIM/0001")
 

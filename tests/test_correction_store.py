@@ -10,7 +10,7 @@ import sqlite3
 
 import pytest
 
-from ksef_edge.domain.correction_ordering import QueuedDocument, upload_order
+from ksef_edge.domain.kor_ordering import QueuedDocument, upload_order
 from ksef_edge.store import CorrectionContext, NewInvoice, NotFoundError, OutboxStore
 from ksef_edge.store.migrations import MIGRATIONS
 
@@ -63,7 +63,7 @@ async def test_a_v1_database_migrates_with_its_invoices_as_vat(tmp_path):
     s = await OutboxStore.open(path)
     try:
         assert s.schema_version == MIGRATIONS[-1].version >= 2
-        [again] = await s.list()
+        [again] = await s.list_oldest_first()
         assert (again.kind, again.corrects_id, again.number) == ("VAT", None, "FV/1")
         kor = await correction(s, again.id, "k", DAY, minute=1)
         assert (kor.kind, kor.corrects_id, kor.number, kor.seq) == ("KOR", again.id, "KOR/1", 1)

@@ -7,9 +7,8 @@ import os
 
 import aiohttp
 
-from ksef_edge.archive import list_backups, verify_backup
-
 from daemon_fixtures import VALID_BODY, in_process_daemon
+from ksef_edge.archive import list_backups, verify_backup
 
 PASSPHRASE = b"correct horse battery staple 2026"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ksef_edge.archive import BackupConfig
 from ksef_edge.config import (
     ApiConfig,
     ClockConfig,
@@ -19,7 +20,6 @@ from ksef_edge.config import (
     load_config,
     parse_config,
 )
-from ksef_edge.archive import BackupConfig
 from ksef_edge.keystore import KeystoreConfig
 from ksef_edge.printing import PrinterConfig
 from ksef_edge.store.numbering import SeriesPattern

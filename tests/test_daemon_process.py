@@ -95,7 +95,7 @@ def test_bad_config_refuses_to_start_with_one_line_naming_the_key(tmp_path):
         [PYTHON, "-m", "ksef_edge", "run", "--config", str(files.config)], capture_output=True, text=True, timeout=30
     )
     assert out.returncode == 2
-    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert lines == ["ksef-edge: config error: [clock] floor_tolerance_s: must be >= 0 seconds"]
 
 

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from daemon_fixtures import REPO, VALID_BODY, daemon_process, in_process_daemon
 from ksef_edge.domain import fa3
 
-
 RACE = """
 import threading
 from ksef_edge.domain import fa3

@@ -6,7 +6,7 @@ import time
 import urllib.request
 
 from daemon_fixtures import VALID_BODY, daemon_process
-from sim_fixtures import SIM_TOKEN, ksef_sim, _shared_ksef_sim  # noqa: F401 - fixtures
+from sim_fixtures import SIM_TOKEN
 
 
 def call(method, url, token, body=None, key=None):

@@ -16,7 +16,7 @@ from lxml import etree
 
 from daemon_fixtures import in_process_daemon
 from escpos_reader import parse
-from ksef_edge.store.numbering import civil_date
+from ksef_edge.civil_time import warsaw_date as civil_date
 
 NS = {"f": "http://crd.gov.pl/wzor/2025/06/25/13775/"}
 # FA(3) schema: P_13_1/P_14_1 = 23 %, P_13_2/P_14_2 = 8 %, P_13_3/P_14_3 = 5 %, P_13_6_1 = 0 % (kraj),

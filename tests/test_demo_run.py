@@ -45,7 +45,7 @@ def qr_texts(img: Image.Image) -> list[str]:
 def demo_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     out = tmp_path_factory.mktemp("demo") / "demo-out"
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-    proc = subprocess.run([sys.executable, "-m", "ksef_edge.demo", "--out", str(out)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "ksef_demo", "--out", str(out)], capture_output=True,
                           text=True, timeout=120, cwd=REPO, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out, proc

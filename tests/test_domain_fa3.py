@@ -6,14 +6,14 @@ import datetime as dt
 from decimal import Decimal as D
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
+from domain_factories import BUYER_B2B, SELLER, invoice, line
 from ksef_edge.domain.errors import SchemaError
 from ksef_edge.domain.fa3 import FA3_NS, build_fa3, invoice_summary, validate_fa3, validate_upo
 from ksef_edge.domain.invoice import Address, Party, Payment, PaymentMethod, PriceKind, VatRate
-
-from domain_factories import BUYER_B2B, SELLER, invoice, line
 
 NS = {"f": FA3_NS}
 SYSTEM_INFO = "ksef-edge test"

@@ -15,16 +15,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ksef_edge.demo_offline import write_offline_demo
+from cert_factories import make_test_certificate
+from domain_factories import BUYER_B2B, invoice, line
+from ksef_demo.offline import write_offline_demo
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.errors import DomainError, InvoiceError
 from ksef_edge.domain.fa3 import invoice_summary, validate_fa3
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment, kod1_url, verify_kod2_url
 from ksef_edge.domain.signer import InMemorySigner, Signer, certificate_public_key
-
-from cert_factories import make_test_certificate
-from domain_factories import BUYER_B2B, invoice, line
 
 
 class CountingSigner:

@@ -7,7 +7,11 @@ import pytest
 
 from ksef_edge.domain.errors import KsefNumberError
 from ksef_edge.domain.ksef_number import (
-    crc8, is_valid_ksef_number, ksef_number_date, make_ksef_number, validate_ksef_number,
+    crc8,
+    is_valid_ksef_number,
+    ksef_number_date,
+    make_ksef_number,
+    validate_ksef_number,
 )
 
 TV4 = [

@@ -10,11 +10,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ksef_edge.domain.errors import DomainError
 from ksef_edge.domain.qr import (
-    QrEnvironment, b64url_decode, kod1_url, kod1_url_for_hash, kod2_sign_string, kod2_url,
-    kod2_url_with_signature, sha256_b64url, verify_kod2_url,
+    QrEnvironment,
+    b64url_decode,
+    kod1_url,
+    kod1_url_for_hash,
+    kod2_sign_string,
+    kod2_url,
+    kod2_url_with_signature,
+    sha256_b64url,
+    verify_kod2_url,
 )
 from ksef_edge.domain.signer import certificate_public_key, certificate_serial_hex
-
 from official_vectors import TV2_SIGN_STRING, TV2_SIGNATURE, TV2_URL, TV3_CERT_DER, TV_HASH
 
 

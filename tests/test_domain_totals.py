@@ -7,11 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
+from domain_factories import BUYER_B2B, SELLER, invoice, line
 from ksef_edge.domain.errors import InvoiceError
 from ksef_edge.domain.invoice import Address, Line, Party, PriceKind, VatRate
 from ksef_edge.domain.totals import compute_totals
-
-from domain_factories import BUYER_B2B, SELLER, invoice, line
 
 NET = PriceKind.NET
 

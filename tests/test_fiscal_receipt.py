@@ -19,7 +19,7 @@ from ksef_edge.domain.errors import InvoiceError
 from ksef_edge.domain.fa3 import build_fa3, validate_fa3
 from ksef_edge.domain.fiscal_receipt import FiscalReceipt
 from ksef_edge.domain.invoice import Party
-from ksef_edge.store.numbering import civil_date
+from ksef_edge.civil_time import warsaw_date as civil_date
 from sim_client import KsefTestClient
 from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim  # noqa: F401 - fixtures
 

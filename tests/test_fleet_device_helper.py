@@ -108,7 +108,7 @@ def _healthz_server(version: str):
     import threading
 
     class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = json.dumps({"status": "ok", "version": version}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -156,6 +156,7 @@ def _provision(prefix: Path, port: int, pos: str) -> Device:
              "--address-line1", "ul. Kwiatowa 1", "--address-line2", "00-001 Warszawa", "--pos-id", pos,
              "--backend", "file", "--listen-port", str(port)])
     from cryptography import x509
+
     from ksef_edge.keystore.devcert import make_test_certificate
 
     csr = x509.load_der_x509_csr((prefix / "var/lib/ksef-edge/offline.csr").read_bytes())
@@ -472,6 +473,7 @@ def _serial(d: Device) -> str:
 def test_certificate_rotation_refuses_a_foreign_certificate_then_installs_the_enrolled_one(fleet: Fleet):
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
+
     from ksef_edge.keystore.devcert import make_test_certificate
 
     certs = fleet.workdir / "certs"

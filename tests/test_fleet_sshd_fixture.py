@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from sshd_fixtures import SshServer, sshd_server  # noqa: F401  (fixture)
+from sshd_fixtures import SshServer
 
 
 def test_ssh_login_runs_a_command(sshd_server: SshServer):

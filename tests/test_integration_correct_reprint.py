@@ -12,14 +12,13 @@ import sys
 import time
 import urllib.request
 
+from daemon_fixtures import VALID_BODY, daemon_process
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment, sha256_b64url, verify_kod2_url
 from ksef_edge.keystore.certificates import load_certificate
 from ksef_edge.store import InvoiceState, OutboxStore
-
-from daemon_fixtures import VALID_BODY, daemon_process
-from sim_fixtures import SIM_TOKEN, ksef_sim, _shared_ksef_sim  # noqa: F401 - fixtures
+from sim_fixtures import SIM_TOKEN
 from uplink_fixtures import issue_invoices
 
 

@@ -18,7 +18,7 @@ from domain_factories import invoice, line
 from ksef_edge.domain.fa3 import build_fa3
 from ksef_edge.domain.invoice import Party
 from ksef_edge.printing.invoice_pdf import invoice_pdf
-from ksef_edge.store.numbering import civil_date
+from ksef_edge.civil_time import warsaw_date as civil_date
 from test_fiscal_receipt import BODY as FP_BODY
 
 BODY = {

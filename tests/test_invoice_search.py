@@ -12,7 +12,7 @@ from decimal import Decimal
 import aiohttp
 
 from daemon_fixtures import in_process_daemon
-from ksef_edge.store.numbering import civil_date
+from ksef_edge.civil_time import warsaw_date as civil_date
 
 BUYERS = [("Hurtownia Pod Lipą Sp. z o.o.", "5260250995"), ("Piekarnia Łączka", "7740001454"), (None, None)]
 

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
 from ksef_edge.keystore import KeystoreConfig, generate_key
 from ksef_edge.keystore.sign_probe import KeyProbeError, pss_salt_length
-from tpm_fixtures import swtpm_tcti  # noqa: F401  (fixture)
 
 pytest.importorskip("tpm2_pytss")
 

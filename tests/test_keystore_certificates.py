@@ -16,7 +16,6 @@ from ksef_edge.keystore.certificates import (
 )
 from ksef_edge.keystore.devcert import make_test_certificate
 from ksef_edge.keystore.errors import CertificateError
-
 from official_vectors import TV2_SIGN_STRING, TV2_SIGNATURE, TV3_CERT_B64
 
 SHOP_NIP = "5265877635"

@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from daemon_fixtures import SELLER_NIP, write_device_config
-from tpm_fixtures import swtpm_tcti  # noqa: F401  (fixture)
-
-from ksef_edge.keystore.devcert import make_test_certificate
 from cert_factories import make_identity_certificate
+from daemon_fixtures import SELLER_NIP, write_device_config
+from ksef_edge.keystore.devcert import make_test_certificate
 from official_vectors import TV3_CERT_B64
 
 KSEF_EDGE = str(Path(sys.executable).parent / "ksef-edge")

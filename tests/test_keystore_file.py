@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from ksef_edge.keystore import KeystoreConfig, generate_key, install_certificate, open_key, open_signer
 from ksef_edge.keystore.devcert import make_test_certificate
 from ksef_edge.keystore.errors import CertificateError, KeyFileError
-
 from official_vectors import TV2_SIGN_STRING
 
 SHOP_NIP = "5265877635"

@@ -5,11 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from tpm_fixtures import free_tcp_port, running_swtpm, swtpm_tcti  # noqa: F401  (fixtures)
-
 from ksef_edge.keystore import KeystoreConfig
 from ksef_edge.keystore.errors import KeystoreError, TokenError
 from ksef_edge.keystore.token_store import load_token, store_token
+from tpm_fixtures import running_swtpm
 
 # Shape of a KSeF token (oapi:/tokens example): long, with '|' separators.
 TOKEN = "20251010-EC-1A2B3C4D5E-F6A7B8C9D0-E1|nip-5265877635|" + "0123456789abcdef" * 4

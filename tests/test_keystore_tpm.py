@@ -9,13 +9,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from official_vectors import TV2_SIGN_STRING
-from tpm_fixtures import free_tcp_port, running_swtpm, swtpm_tcti  # noqa: F401  (fixtures)
-
 from ksef_edge.keystore import KeystoreConfig, generate_key, install_certificate, open_key, open_signer
 from ksef_edge.keystore.csr import CsrSubject, make_csr
 from ksef_edge.keystore.devcert import make_test_certificate
 from ksef_edge.keystore.errors import CertificateError, KeyFileError, TpmError
+from official_vectors import TV2_SIGN_STRING
+from tpm_fixtures import running_swtpm
 
 tss = pytest.importorskip("tpm2_pytss")
 from tpm2_pytss.constants import ESYS_TR, TPM2_ALG, TPM2_CAP, TPM2_CC, TPM2_HT, TPM2_SE, TPMA_OBJECT  # noqa: E402
@@ -213,8 +212,14 @@ def test_dictionary_attack_lockout_does_not_stop_signing_and_is_reported_clearly
     """Someone hammers a password-protected TPM object until the TPM locks out: sales must go on
     (our key has no password and is NODA), and a refused DA-protected use reads as a lockout."""
     from tpm2_pytss.constants import TPM2_RH, TPM2_ST
-    from tpm2_pytss.types import (TPM2B_AUTH, TPM2B_PUBLIC, TPM2B_SENSITIVE_CREATE, TPMS_SENSITIVE_CREATE,
-                                  TPMT_SIG_SCHEME, TPMT_TK_HASHCHECK)
+    from tpm2_pytss.types import (
+        TPM2B_AUTH,
+        TPM2B_PUBLIC,
+        TPM2B_SENSITIVE_CREATE,
+        TPMS_SENSITIVE_CREATE,
+        TPMT_SIG_SCHEME,
+        TPMT_TK_HASHCHECK,
+    )
 
     from ksef_edge.keystore.tpm_backend import _create_srk, open_esapi, tpm_error
 

@@ -18,8 +18,7 @@ from ksef_edge.ksef.crypto import MfPublicKey, SymmetricKey, encrypt_ksef_token,
 from ksef_edge.ksef.errors import KsefHttpError, KsefProtocolError, KsefUnavailable
 from ksef_edge.ksef.models import simulator_environment
 from ksef_edge.ksef.pacer import Limit, Pacer
-
-from uplink_fixtures import CONTEXT, TOKEN, free_port, sim  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, TOKEN, free_port
 
 NOW = dt.datetime(2026, 3, 2, 10, tzinfo=dt.timezone.utc)
 
@@ -125,7 +124,7 @@ async def test_408_from_a_gateway_is_outcome_unknown_not_a_refusal():
 
 
 async def test_429_retry_after_is_waited_out_then_the_request_succeeds(sim):
-    from ksef_edge.ksef.clock import VirtualClock
+    from ksef_edge.ksef.uplink_clock import VirtualClock
 
     await sim.admin("POST", "/admin/rate-limits", {"limits": {"other": {"perSecond": 1, "perMinute": 2, "perHour": 100}}})
 

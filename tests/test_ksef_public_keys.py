@@ -15,12 +15,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
 from daemon_fixtures import api_call, in_process_daemon
 from ksef_edge.ksef.client import KsefClient
-from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.errors import KsefUnavailable
 from ksef_edge.ksef.models import simulator_environment
 from ksef_edge.ksef.system_warning import SYSTEM_WARNINGS
+from ksef_edge.ksef.uplink_clock import VirtualClock
 from uplink_fixtures import CONTEXT, TOKEN, free_port
 
 START = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)

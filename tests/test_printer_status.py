@@ -7,6 +7,7 @@ import asyncio
 
 import aiohttp
 import pytest
+
 from daemon_fixtures import VALID_BODY, in_process_daemon
 from escpos_printer_emulator import EmulatedPrinter
 from ksef_edge.printing import PrinterConfig

@@ -1,17 +1,23 @@
 """ESC/POS bytes as a printer reads them: Polish text in the forced code page, QR payloads, raster fallback, cut."""
 from __future__ import annotations
 
-import zxingcpp
 import pytest
+import zxingcpp
 
+from escpos_reader import Qr, Raster, Text, parse
 from ksef_edge.domain.qr import QrEnvironment, kod1_url, kod2_url
 from ksef_edge.domain.totals import compute_totals
 from ksef_edge.printing import PrinterConfig, PrinterConfigError, open_printer
 from ksef_edge.printing.escpos_output import (
-    QrTooLargeError, qr_image, qr_module_dots, qr_modules, qr_version, render, send,
+    QrTooLargeError,
+    qr_image,
+    qr_module_dots,
+    qr_modules,
+    qr_version,
+    render,
+    send,
 )
 from ksef_edge.printing.receipt_layout import TextLine, UnprintableTextError, layout, receipt_from_invoice
-from escpos_reader import Qr, Raster, Text, parse
 from printing_fixtures import KOD1_OFFICIAL, KOD2_OFFICIAL_RSA, KSEF_NUMBER, POLISH, till_invoice
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ksef_edge.domain.totals import compute_totals
 from ksef_edge.printing.receipt_layout import (
-    QrBlock, ReceiptData, ReceiptLine, TextLine, UnprintableTextError, VatSummaryRow, clean_text, layout,
+    QrBlock,
+    ReceiptData,
+    ReceiptLine,
+    TextLine,
+    VatSummaryRow,
+    clean_text,
+    layout,
     receipt_from_invoice,
 )
 from printing_fixtures import KOD1_OFFICIAL, KOD2_OFFICIAL_RSA, KSEF_NUMBER, POLISH, till_invoice

@@ -1,8 +1,8 @@
 """The PNG preview shows the receipt and both QR codes decode (zxing-cpp) to the invoice's links."""
 from __future__ import annotations
 
-import zxingcpp
 import pytest
+import zxingcpp
 from PIL import Image
 
 from ksef_edge.printing import PrinterConfig

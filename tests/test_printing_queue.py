@@ -13,13 +13,13 @@ import time
 
 import pytest
 
+from daemon_fixtures import free_port
+from escpos_reader import parse
 from ksef_edge.printing import PrinterConfig
 from ksef_edge.printing.escpos_output import render
 from ksef_edge.printing.print_queue import PrintQueue, PrintState
 from ksef_edge.printing.receipt_layout import TextLine, layout, receipt_from_invoice
-from escpos_reader import parse
 from printing_fixtures import KOD1_OFFICIAL, KOD2_OFFICIAL_RSA, till_invoice
-from daemon_fixtures import free_port
 
 pytestmark = pytest.mark.timeout(30)
 

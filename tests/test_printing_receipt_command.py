@@ -7,11 +7,11 @@ import hashlib
 import zxingcpp
 from PIL import Image
 
+from escpos_reader import parse
 from ksef_edge.cli import main as cli
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment
 from ksef_edge.store import NewInvoice, OutboxStore
-from escpos_reader import parse
 from printing_fixtures import KSEF_NUMBER, till_invoice
 
 

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import serialization
 
 from ksef_edge.config import load_config
 from ksef_edge.keystore.devcert import AUTHENTICATION, make_test_certificate
-from tpm_fixtures import swtpm_tcti  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 NIP = "5265877635"
@@ -157,3 +156,71 @@ def test_tpm_backend_keeps_the_key_inside_the_tpm(tmp_path: Path, swtpm_tcti: st
     assert blob.startswith(b"-----BEGIN TSS2 PRIVATE KEY-----")  # wrapped by the TPM: useless elsewhere
     assert csr_of(tmp_path).is_signature_valid  # signed by the key inside the TPM
     assert os.path.getsize(tmp_path / "var/lib/ksef-edge/offline.csr") > 0
+
+
+def _systemd_creds_works(tmp: Path) -> bool:
+    import shutil
+
+    if shutil.which("systemd-creds") is None:
+        return False
+    probe = subprocess.run(["systemd-creds", "encrypt", "--name=probe", "-", str(tmp / "probe.cred")],
+                           input=b"x", capture_output=True)
+    return probe.returncode == 0
+
+
+def test_encrypted_provisioning_leaves_no_plain_text_secret(tmp_path):
+    """Issue 19: after `provision` encrypts a secret (systemd-creds), no plain-text copy remains anywhere."""
+    if not _systemd_creds_works(tmp_path):
+        pytest.skip("systemd-creds cannot encrypt on this machine")
+    root = tmp_path / "device"
+    proc = init(root, "--backend", "file", "--encrypt-credentials")
+    assert proc.returncode == 0, proc.stderr
+    creds = root / "etc/ksef-edge/credentials"
+    assert sorted(p.name for p in creds.iterdir()) == ["ksef-api-token.cred", "ksef-key-passphrase.cred"]
+    secrets = []
+    for name in ("ksef-api-token", "ksef-key-passphrase"):
+        assert stat.S_IMODE((creds / f"{name}.cred").stat().st_mode) == 0o600
+        value = subprocess.run(["systemd-creds", "decrypt", f"--name={name}", str(creds / f"{name}.cred"), "-"],
+                               capture_output=True, check=True).stdout.strip()
+        assert len(value) >= 32
+        secrets.append(value)
+    # the key was generated with the decrypted passphrase: it opens with it
+    key_pem = (root / "var/lib/ksef-edge/keystore/offline-key.pem").read_bytes()
+    assert serialization.load_pem_private_key(key_pem, password=secrets[1]) is not None
+    # no file anywhere in the tree (nor the output) holds either secret in plain text
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s in data for s in secrets), path
+    assert not any(s.decode() in proc.stdout + proc.stderr for s in secrets)
+    # re-running keeps the encrypted secrets and writes no plain copy
+    before = {p.name: p.read_bytes() for p in creds.iterdir()}
+    again = init(root, "--backend", "file", "--encrypt-credentials")
+    assert again.returncode == 0, again.stderr
+    assert {p.name: p.read_bytes() for p in creds.iterdir()} == before
+
+
+def test_plain_secret_from_an_earlier_run_is_encrypted_and_removed(tmp_path):
+    if not _systemd_creds_works(tmp_path):
+        pytest.skip("systemd-creds cannot encrypt on this machine")
+    root = tmp_path / "device"
+    assert init(root, "--backend", "file").returncode == 0  # plain files (no systemd-creds asked for)
+    creds = root / "etc/ksef-edge/credentials"
+    token = (creds / "ksef-api-token").read_bytes()
+    proc = init(root, "--backend", "file", "--encrypt-credentials")
+    assert proc.returncode == 0, proc.stderr
+    assert not (creds / "ksef-api-token").exists() and not (creds / "ksef-key-passphrase").exists()
+    decrypted = subprocess.run(["systemd-creds", "decrypt", "--name=ksef-api-token",
+                                str(creds / "ksef-api-token.cred"), "-"], capture_output=True, check=True).stdout
+    assert decrypted == token  # the same secret, now only encrypted
+
+
+def test_init_creates_the_api_tls_certificate_and_shows_its_fingerprint(provisioned):
+    import hashlib
+
+    root, proc = provisioned
+    cert = x509.load_pem_x509_certificate((root / "var/lib/ksef-edge/tls/api-cert.pem").read_bytes())
+    fp = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    shown = ":".join(fp[i:i + 2] for i in range(0, len(fp), 2))
+    assert shown in proc.stdout
+    assert stat.S_IMODE((root / "var/lib/ksef-edge/tls/api-key.pem").stat().st_mode) == 0o600

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+
 from daemon_fixtures import BUYER_NIP, in_process_daemon
 from escpos_reader import parse
 

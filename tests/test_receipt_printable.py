@@ -8,12 +8,13 @@ import io
 
 import aiohttp
 import zxingcpp
-from daemon_fixtures import in_process_daemon, stored_invoices
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
+
+from daemon_fixtures import in_process_daemon, stored_invoices
 from ksef_edge.printing.printable import printable_text
 from ksef_edge.printing.receipt_layout import clean_text
-from PIL import Image
 
 BODY = {
     "buyer": {"name": "Жанна Иванова ☕", "address": "ул. Ленина 5, Kraków"},

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from archive_helpers import PASSPHRASE, cli_inproc, passphrase_file
 from daemon_fixtures import (
     VALID_BODY,
@@ -19,18 +20,18 @@ from daemon_fixtures import (
     write_dev_keystore,
     write_device_config,
 )
-from ksef_edge.api.invoice_request import (
+from ksef_edge.archive import create_backup
+from ksef_edge.config import load_config
+from ksef_edge.issuing.invoice_issuer import InvoiceIssuer
+from ksef_edge.issuing.invoice_request import (
     canonical_json,
     parse_invoice_request,
     request_hash,
 )
-from ksef_edge.api.issuer import InvoiceIssuer
-from ksef_edge.archive import create_backup
-from ksef_edge.config import load_config
 from ksef_edge.keystore.token_store import store_token
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.store import OutboxStore
-from uplink_fixtures import CONTEXT, FAST, TOKEN, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, FAST, TOKEN, wait_drained
 
 
 def _device(dir: Path, sim, *, pos: str = "KASA1"):

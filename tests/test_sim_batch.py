@@ -7,7 +7,7 @@ import time
 
 from ksef_edge.domain.fa3 import validate_upo
 from sim_client import KsefTestClient, SessionCrypto, sha256_b64, template_invoice
-from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim  # noqa: F401
+from sim_fixtures import SIM_NIP, SIM_TOKEN
 
 
 async def test_batch_of_1000_invoices_in_three_parts(ksef_client: KsefTestClient, ksef_sim):

@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from ksef_sim import ksef_numbers, schema_check
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from sim_client import ContractChecker, KsefTestClient, template_invoice
-from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim, ksef_sim_factory  # noqa: F401
+from sim_fixtures import SIM_NIP, SIM_TOKEN
 
 
 async def test_invoice_send_limit_answers_429_with_retry_after(ksef_client: KsefTestClient, ksef_sim):

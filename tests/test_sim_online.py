@@ -9,7 +9,7 @@ from lxml import etree
 
 from ksef_edge.domain.fa3 import validate_upo
 from sim_client import KsefTestClient, SessionCrypto, sha256_b64, template_invoice
-from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim  # noqa: F401
+from sim_fixtures import SIM_NIP, SIM_TOKEN
 
 REF = re.compile(r"^\d{8}-(?P<infix>[0-9A-Z]{2})-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}$")
 UPO_NS = {"u": "http://upo.schematy.mf.gov.pl/KSeF/v4-3"}
@@ -30,9 +30,10 @@ def test_crc8_reference_matches_official_vector():
 
 
 async def test_public_key_certificates_identify_their_keys(ksef_client: KsefTestClient):
+    import hashlib
+
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    import hashlib
     certs = await ksef_client.certificates()
     assert {u for c in certs for u in c["usage"]} == {"KsefTokenEncryption", "SymmetricKeyEncryption"}
     for c in certs:

@@ -19,8 +19,9 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod
 from signxml.xades import XAdESSigner, XAdESVerifier
+
 from sim_client import KsefTestClient, Tokens, sha256_b64, template_invoice
-from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim, ksef_sim_factory  # noqa: F401
+from sim_fixtures import SIM_NIP, SIM_TOKEN
 
 SPEC = json.loads((Path(__file__).resolve().parent.parent / "daemon" / "ksef_sim" / "open-api.json")
                   .read_text(encoding="utf-8"))

@@ -21,8 +21,9 @@ import pytest
 from cryptography import x509
 from lxml import etree
 from signxml.xades import XAdESVerifier
+
 from sim_client import template_invoice
-from sim_fixtures import SIM_NIP, SIM_TOKEN, SimProcess, ksef_sim_factory  # noqa: F401
+from sim_fixtures import SIM_NIP, SIM_TOKEN, SimProcess
 
 ksef_client = pytest.importorskip("ksef_client")
 from ksef_client import KsefClient, KsefClientOptions, KsefRateLimitError  # noqa: E402

@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 
 from sim_client import KsefTestClient, template_invoice
-from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim  # noqa: F401
+from sim_fixtures import SIM_NIP, SIM_TOKEN
 
 
 def _range(days: int = 2) -> dict:

@@ -6,7 +6,6 @@ import sqlite3
 from ksef_edge.archive import prune_archived
 from ksef_edge.store import OutboxStore
 from ksef_edge.store.migrations import MIGRATIONS
-
 from uplink_fixtures import issue_invoices
 
 OLD_LEDGER = """CREATE TABLE IF NOT EXISTS archive_exports (invoice_id INTEGER PRIMARY KEY, number TEXT NOT NULL,

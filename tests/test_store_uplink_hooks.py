@@ -7,7 +7,6 @@ import hashlib
 import pytest
 
 from ksef_edge.store import InvalidTransitionError, InvoiceState, OutboxStore
-
 from uplink_fixtures import issue_invoices
 
 
@@ -77,7 +76,7 @@ async def test_bulk_marks_are_all_or_nothing(store, ec_signer):
         await store.mark_sending_many(ids, "20260302-SB-1")
     assert (await store.counts_by_state())["issued"] == 3
     await store.mark_sending_many(ids[:3], "20260302-SB-1")
-    assert {r.ksef_session_ref for r in await store.list(state=InvoiceState.SENDING)} == {"20260302-SB-1"}
+    assert {r.ksef_session_ref for r in await store.list_oldest_first(state=InvoiceState.SENDING)} == {"20260302-SB-1"}
     await store.mark_accepted_many([(i, f"5265877635-20260302-01000{i:07d}-00") for i in ids[:3]])
     await store.mark_confirmed_many([(i, b"<upo/>") for i in ids[:3]])
     assert (await store.counts_by_state())["confirmed"] == 3

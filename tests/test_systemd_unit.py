@@ -43,6 +43,18 @@ def test_unit_is_notify_with_watchdog_and_graceful_stop():
     assert 10 <= watchdog_s <= 120 and stop_s >= 10
 
 
+def test_unit_open_files_limit_exceeds_the_connection_cap():
+    """1 100 idle connections once filled the default 1 024 descriptors: the unit must fit the API's cap."""
+    import tomllib
+
+    from ksef_edge.api.listener import DESCRIPTORS_RESERVE
+
+    limit = int(re.search(r"^LimitNOFILE=(\d+)$", UNIT.read_text(), re.M).group(1))
+    example = tomllib.loads((ROOT / "firmware-config" / "device.example.toml").read_text())
+    assert limit >= example["api"]["connections_max"] + DESCRIPTORS_RESERVE
+    assert limit > 1100 + DESCRIPTORS_RESERVE
+
+
 REPLICA_UNIT = ROOT / "systemd" / "ksef-edge-replica.service"
 
 

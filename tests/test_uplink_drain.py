@@ -8,8 +8,7 @@ from ksef_edge.domain.fa3 import validate_upo
 from ksef_edge.domain.ksef_number import validate_ksef_number
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.store import InvoiceState, OutboxStore
-
-from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, wait_drained
 
 
 async def _assert_all_in_ksef_once(store: OutboxStore, sim, ids: list[int]) -> None:

@@ -15,7 +15,6 @@ import pytest
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.ksef.uplink import UplinkConfig
 from ksef_edge.store import InvoiceState, OutboxStore
-
 from uplink_fixtures import CONTEXT, NIP, PYTHON, ROOT, TOKEN, issue_invoices, start_sim, wait_drained
 
 FAULTS = [

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.runner import open_uplink
+from ksef_edge.ksef.uplink_clock import VirtualClock
 from ksef_edge.store import OutboxStore
-
-from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, wait_drained
 
 WARSAW = dt.timezone(dt.timedelta(hours=2))
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.pacer import PRODUCTION_LIMITS, Limit, Pacer
+from ksef_edge.ksef.uplink_clock import VirtualClock
 
 
 def _max_in_window(times: list[float], window_s: float) -> int:

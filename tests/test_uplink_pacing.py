@@ -9,12 +9,11 @@ import asyncio
 
 import pytest
 
-from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.models import parse_datetime
 from ksef_edge.ksef.runner import open_uplink
 from ksef_edge.ksef.uplink import UplinkConfig
+from ksef_edge.ksef.uplink_clock import VirtualClock
 from ksef_edge.store import OutboxStore
-
 from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, start_sim
 
 SIM_MINUTES = 30

@@ -10,10 +10,9 @@ from __future__ import annotations
 import pytest
 
 from ksef_edge.ksef.client import KsefClient
-from ksef_edge.ksef.clock import VirtualClock
 from ksef_edge.ksef.errors import KsefUnavailable
 from ksef_edge.ksef.pacer import Pacer
-
+from ksef_edge.ksef.uplink_clock import VirtualClock
 from uplink_fixtures import CONTEXT, TOKEN, start_sim
 
 

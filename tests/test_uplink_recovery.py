@@ -10,9 +10,8 @@ import pytest
 
 from ksef_edge.ksef.uplink import UplinkConfig
 from ksef_edge.store import OutboxStore
-
 from test_uplink_upo_retry import _uplink
-from uplink_fixtures import issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import issue_invoices, wait_drained
 
 # lost_grace_s long enough that a batch redone from scratch could not finish inside the wait below
 CONFIG = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=8.0, backoff_base_s=0.1,

@@ -6,15 +6,15 @@ import base64
 import datetime as dt
 
 import pytest
+
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment
-from ksef_edge.ksef.clock import VirtualClock
-from ksef_edge.ksef.correction import CorrectionError
 from ksef_edge.ksef.runner import open_uplink
-from ksef_edge.ksef.uplink import correct_rejected_invoice
+from ksef_edge.ksef.technical_correction import CorrectionError, correct_rejected_invoice
+from ksef_edge.ksef.uplink_clock import VirtualClock
 from ksef_edge.store import OutboxStore
-from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, FAST, TOKEN, issue_invoices, wait_drained
 
 WARSAW = dt.timezone(dt.timedelta(hours=2))
 

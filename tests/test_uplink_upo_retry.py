@@ -11,12 +11,11 @@ from collections import Counter
 import aiohttp
 
 from ksef_edge.ksef.client import KsefClient
-from ksef_edge.ksef.clock import SystemClock
 from ksef_edge.ksef.pacer import Pacer
 from ksef_edge.ksef.uplink import Uplink, UplinkConfig
+from ksef_edge.ksef.uplink_clock import SystemClock
 from ksef_edge.store import OutboxStore
-
-from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, sim, wait_drained  # noqa: F401  (sim: fixture)
+from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, wait_drained
 
 CONFIG = UplinkConfig(poll_interval_s=0.1, idle_wait_s=0.2, lost_grace_s=3.0, backoff_base_s=0.2,
                       backoff_max_s=1.0, online_idle_close_s=0.5, batch_threshold=30)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 class Demo:
     def __init__(self, out: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "ksef_edge.demo", "--out", str(out), "--serve"],
+        self.proc = subprocess.Popen([sys.executable, "-u", "-m", "ksef_demo", "--out", str(out), "--serve"],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=env)
         self.lines: list[str] = []
         self._q: queue.Queue[str | None] = queue.Queue()

@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 import aiohttp
-import pytest
 import zxingcpp
 from PIL import Image
 

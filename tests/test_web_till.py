@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from daemon_fixtures import daemon_process, free_port
 from escpos_printer_emulator import EmulatedPrinter
 from test_web_browser import CHROMEDRIVER, CHROMIUM, browser, shot  # noqa: F401 - fixture

@@ -17,14 +17,13 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
+from daemon_fixtures import free_port
 from ksef_edge.domain.deadlines import OfflineMode
 from ksef_edge.domain.issuance import issue_document
 from ksef_edge.domain.qr import QrEnvironment
 from ksef_edge.ksef.models import ContextIdentifier, simulator_environment
 from ksef_edge.ksef.uplink import UplinkConfig
 from ksef_edge.store import NewInvoice, OutboxStore
-
-from daemon_fixtures import free_port
 
 NIP = "5265877635"
 TOKEN = "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5265877635|uplinktest0123456789abcdef"
@@ -73,8 +72,8 @@ def start_sim(tmp: Path, *extra: str, rate_limits: str = "fast") -> Sim:
     if rate_limits == "fast":
         from ksef_edge.ksef.pacer import PRODUCTION_LIMITS
         path = tmp / "fast-limits.json"
-        path.write_text(json.dumps({g: {"perSecond": l.per_second * 100, "perMinute": l.per_minute * 100,
-                                        "perHour": l.per_hour * 100} for g, l in PRODUCTION_LIMITS.items()}))
+        path.write_text(json.dumps({g: {"perSecond": ln.per_second * 100, "perMinute": ln.per_minute * 100,
+                                        "perHour": ln.per_hour * 100} for g, ln in PRODUCTION_LIMITS.items()}))
         rate_limits = str(path)
     log_path = tmp / "sim.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "daemon"))

@@ -7,7 +7,6 @@ inline in the TOML: the POS token is read from a file or a systemd credential.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import enum
 import os
 import re
@@ -16,58 +15,24 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, TypeVar
 
+from .archive.settings import BackupConfig
+from .config_error import ConfigError
 from .domain.nip import is_valid_nip
+from .keystore import KeystoreConfig
+from .ksef.settings import KsefConfig, KsefEnvironment, OutageOverride, finish_ksef, parse_outages
+from .printing import PrinterConfig
+
+__all__ = ["Config", "ConfigError", "KsefConfig", "KsefEnvironment", "OutageOverride", "load_config", "parse_config"]
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+D = TypeVar("D", bound="DataclassInstance")
 
 TOKEN_MIN_CHARS = 16
 SERIES_FIELDS = frozenset({"pos", "yyyy", "yy", "mm", "dd", "seq"})
-
-
-class ConfigError(Exception):
-    """Invalid device configuration; `key` is the dotted TOML key (`api.token_file`)."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        section, _, name = key.partition(".")
-        where = f"[{section}] {name}" if name else f"[{section}]"
-        super().__init__(f"{where}: {reason}")
-        self.key = key
-        self.reason = reason
-
-
-class KsefEnvironment(str, enum.Enum):
-    TEST = "test"
-    DEMO = "demo"
-    PROD = "prod"
-    SIMULATOR = "simulator"
-
-
-# Official API bases (protocol.md §1); the simulator has none: `api_base_url` is required for it.
-KSEF_API_BASES = {
-    KsefEnvironment.TEST: "https://api-test.ksef.mf.gov.pl/v2",
-    KsefEnvironment.DEMO: "https://api-demo.ksef.mf.gov.pl/v2",
-    KsefEnvironment.PROD: "https://api.ksef.mf.gov.pl/v2",
-}
-QR_ENV_FOR = {
-    KsefEnvironment.TEST: "test",
-    KsefEnvironment.DEMO: "demo",
-    KsefEnvironment.PROD: "prd",
-    KsefEnvironment.SIMULATOR: "test",
-}
-OFFLINE_MODES = ("offline24", "offline", "failure", "total_failure")
-CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
-UPLINK_POLICIES = ("auto", "off")
-OUTAGE_KINDS = ("FAILURE", "TOTAL_FAILURE", "MAINTENANCE")
-
-
-@dataclass(frozen=True)
-class OutageOverride:
-    """An outage announced by the Ministry that this device should count even if Latarnia does not
-    show it (`[[ksef.outages]]`): it moves upload deadlines like a Latarnia announcement."""
-
-    kind: str  # FAILURE | TOTAL_FAILURE | MAINTENANCE
-    start: dt.date
-    end: dt.date | None = None  # None: still ongoing
 
 
 @dataclass(frozen=True)
@@ -95,55 +60,23 @@ class ApiConfig:
     unix_socket: Path | None = None
     body_bytes_max: int = 65536
     shutdown_timeout_s: float = 10.0
+    # bounded resources (api/connections.py): a cap, request-head/body deadlines, keep-alive limits
+    connections_max: int = 256
+    header_timeout_s: float = 10.0  # a complete request head within this (also the keep-alive idle limit)
+    body_timeout_s: float = 30.0
+    keepalive_requests_max: int = 1000
+    # the shop's LAN (api/tls.py, api/host_check.py; docs/api.md "On the shop's LAN")
+    tls_cert_file: Path | None = None  # with tls_key_file: the API speaks only TLS
+    tls_key_file: Path | None = None
+    allowed_hosts: tuple[str, ...] = ()  # names/addresses a POS may use in Host (loopback ones always allowed)
+    allow_plain_http_on_lan: bool = False  # a non-loopback listen_host without TLS: refused unless this is true
+    metrics_token: str | None = field(default=None, repr=False)  # read from metrics_token_file; /metrics needs it
 
 
 @dataclass(frozen=True)
 class StoreConfig:
     path: Path
     busy_timeout_ms: int = 5000
-
-
-@dataclass(frozen=True)
-class KsefConfig:
-    environment: KsefEnvironment = KsefEnvironment.TEST
-    api_base_url: str = ""
-    qr_environment: str = "test"  # test | demo | prd (domain.qr.QrEnvironment value)
-    context_type: str = "Nip"
-    context_value: str = ""
-    offline_mode: str = "offline24"
-    uplink: str = "auto"
-    uplink_idle_s: float = 10.0  # nothing queued: check again after this long (or at once on a new invoice)
-    # tuning of ksef.uplink.UplinkConfig (docs/uplink.md)
-    uplink_batch_threshold: int = 30  # queue length from which batch sessions are used
-    uplink_batch_invoices_max: int = 10_000  # invoices per batch session (KSeF allows 10 000)
-    uplink_poll_interval_s: float = 2.0  # between status queries of one session
-    uplink_lost_grace_s: float = 90.0  # a 'sending' invoice KSeF does not list goes back to the queue after this
-    uplink_online_idle_close_s: float = 60.0  # close the online session after this long without sends
-    uplink_alarm_margin_s: float = 21600.0  # "at_risk" alarm when less than this remains of the deadline day
-    uplink_latarnia_interval_s: float = 300.0  # how often Latarnia (KSeF availability) is read
-    uplink_timeout_s: float = 30.0  # one HTTP request to KSeF
-    outages: tuple[OutageOverride, ...] = ()  # [[ksef.outages]]: announced outages Latarnia may not show
-
-    def uplink_config(self) -> Any:
-        """The `ksef.uplink.UplinkConfig` these settings describe."""
-        from .ksef.uplink import UplinkConfig  # noqa: PLC0415 - the uplink is optional at config time
-
-        return UplinkConfig(
-            batch_threshold=self.uplink_batch_threshold,
-            batch_invoices_max=self.uplink_batch_invoices_max,
-            poll_interval_s=self.uplink_poll_interval_s,
-            idle_wait_s=self.uplink_idle_s,
-            lost_grace_s=self.uplink_lost_grace_s,
-            online_idle_close_s=self.uplink_online_idle_close_s,
-            alarm_margin_s=self.uplink_alarm_margin_s,
-            latarnia_interval_s=self.uplink_latarnia_interval_s,
-        )
-
-    def outage_overrides(self) -> tuple[Any, ...]:
-        """`[[ksef.outages]]` as `ksef.availability.Outage`s."""
-        from .ksef.availability import Outage  # noqa: PLC0415
-
-        return tuple(Outage(o.kind, o.start, o.end, "config") for o in self.outages)
 
 
 @dataclass(frozen=True)
@@ -159,11 +92,11 @@ class Config:
     seller: SellerConfig
     api: ApiConfig
     store: StoreConfig
-    keystore: Any  # ksef_edge.keystore.KeystoreConfig
-    printer: Any | None  # ksef_edge.printing.PrinterConfig, None when [printer] is absent
+    keystore: KeystoreConfig
+    printer: PrinterConfig | None  # None when [printer] is absent
     ksef: KsefConfig
     clock: ClockConfig
-    backup: Any | None = None  # ksef_edge.archive.BackupConfig, None when [backup] is absent
+    backup: BackupConfig | None = None  # None when [backup] is absent
     reprint_on_accept: bool = False  # [printer] reprint_on_accept: reprint with the KSeF number under KOD I
 
 
@@ -211,33 +144,37 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
 
     api_raw = dict(raw["api"])
     token = _read_token(api_raw, base_dir)
-    api = _build(ApiConfig, {**api_raw, "token": token}, "api", base_dir)
+    metrics_token = _read_metrics_token(api_raw, base_dir)
+    secrets_ = {"token": token, **({"metrics_token": metrics_token} if metrics_token is not None else {})}
+    api = _build(ApiConfig, {**api_raw, **secrets_}, "api", base_dir)
     if not 0 < api.listen_port < 65536:
         raise ConfigError("api.listen_port", "must be 1..65535")
     if not 1024 <= api.body_bytes_max <= 1 << 20:
         raise ConfigError("api.body_bytes_max", "must be between 1024 and 1048576 bytes")
+    _check_api_limits(api)
+    _check_api_lan(api)
 
     store = _build(StoreConfig, raw["store"], "store", base_dir)
 
     ksef_raw = dict(raw.get("ksef", {}))
-    outages = _outages(ksef_raw.pop("outages", []))
+    outages = parse_outages(ksef_raw.pop("outages", []))
     ksef = _build(KsefConfig, ksef_raw, "ksef", base_dir)
-    ksef = _finish_ksef(dataclasses.replace(ksef, outages=outages), ksef_raw, seller)
+    ksef = finish_ksef(dataclasses.replace(ksef, outages=outages), ksef_raw, seller.nip)
 
     clock = _build(ClockConfig, raw.get("clock", {}), "clock", base_dir)
     if clock.floor_tolerance_s < 0:
         raise ConfigError("clock.floor_tolerance_s", "must be >= 0 seconds")
 
-    keystore = _build_foreign("ksef_edge.keystore", "KeystoreConfig", raw["keystore"], "keystore", base_dir)
+    keystore = _build(KeystoreConfig, raw["keystore"], "keystore", base_dir)
     printer_raw = dict(raw.get("printer", {}))
     reprint_on_accept = _coerce(printer_raw.pop("reprint_on_accept", False), bool, "printer.reprint_on_accept", base_dir)
     printer = (
-        _build_foreign("ksef_edge.printing", "PrinterConfig", printer_raw, "printer", base_dir)
+        _build(PrinterConfig, printer_raw, "printer", base_dir)
         if "printer" in raw
         else None
     )
     backup = (
-        _build_foreign("ksef_edge.archive", "BackupConfig", raw["backup"], "backup", base_dir)
+        _build(BackupConfig, raw["backup"], "backup", base_dir)
         if "backup" in raw
         else None
     )
@@ -257,6 +194,48 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def _check_api_lan(api: ApiConfig) -> None:
+    from .api.host_check import is_loopback
+
+    if (api.tls_cert_file is None) != (api.tls_key_file is None):
+        raise ConfigError("api.tls_cert_file", "set both tls_cert_file and tls_key_file (ksef-edge tls init), or neither")
+    if api.unix_socket is None and not is_loopback(api.listen_host) and api.tls_cert_file is None \
+            and not api.allow_plain_http_on_lan:
+        raise ConfigError(
+            "api.listen_host",
+            f"{api.listen_host} is reachable from the LAN but the API has no TLS: the POS token would cross the network "
+            "in clear text. Run `ksef-edge tls init` and set tls_cert_file/tls_key_file (or, knowingly, "
+            "allow_plain_http_on_lan = true)",
+        )
+
+
+def _check_api_limits(api: ApiConfig) -> None:
+    if not 16 <= api.connections_max <= 16384:
+        raise ConfigError("api.connections_max", "must be 16..16384 (the unit's LimitNOFILE must exceed it by 256)")
+    for name in ("header_timeout_s", "body_timeout_s"):
+        if not 1 <= getattr(api, name) <= 600:
+            raise ConfigError(f"api.{name}", "must be 1..600 seconds")
+    if not 1 <= api.keepalive_requests_max <= 1_000_000:
+        raise ConfigError("api.keepalive_requests_max", "must be 1..1000000")
+
+
+def _read_metrics_token(api_raw: dict[str, Any], base_dir: Path) -> str | None:
+    """`[api] metrics_token_file`: Prometheus on the LAN sends it as a bearer token to /metrics."""
+    if "metrics_token" in api_raw:
+        raise ConfigError("api.metrics_token", "secrets are not allowed inline; set metrics_token_file")
+    raw = api_raw.pop("metrics_token_file", None)
+    if raw is None:
+        return None
+    path = _path(raw, "api.metrics_token_file", base_dir)
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError("api.metrics_token_file", f"cannot read {path}: {exc}") from None
+    if len(token) < TOKEN_MIN_CHARS or any(c.isspace() or not c.isprintable() for c in token):
+        raise ConfigError("api.metrics_token_file", f"token in {path} must be at least {TOKEN_MIN_CHARS} printable characters")
+    return token
 
 
 def _read_token(api_raw: dict[str, Any], base_dir: Path) -> str:
@@ -320,90 +299,7 @@ def _check_series_pattern(pattern: str, key: str = "device.series_pattern") -> N
         raise ConfigError(key, "renders too long (FA(3) P_2 allows 256 characters)")
 
 
-def _finish_ksef(ksef: KsefConfig, raw: Mapping[str, Any], seller: SellerConfig) -> KsefConfig:
-    base = ksef.api_base_url or KSEF_API_BASES.get(ksef.environment, "")
-    if not base:
-        raise ConfigError("ksef.api_base_url", "required when environment = \"simulator\" (e.g. http://127.0.0.1:8900/v2)")
-    if not base.startswith(("https://", "http://")):
-        raise ConfigError("ksef.api_base_url", "must start with https:// (or http:// for a local simulator)")
-    qr = str(raw.get("qr_environment", QR_ENV_FOR[ksef.environment])).lower()
-    if qr not in ("test", "demo", "prd"):
-        raise ConfigError("ksef.qr_environment", "must be \"test\", \"demo\" or \"prd\" (the QR verification host)")
-    if ksef.context_type not in CONTEXT_TYPES:
-        raise ConfigError("ksef.context_type", f"must be one of {', '.join(CONTEXT_TYPES)}")
-    if ksef.offline_mode not in OFFLINE_MODES:
-        raise ConfigError("ksef.offline_mode", f"must be one of {', '.join(OFFLINE_MODES)}")
-    if ksef.uplink not in UPLINK_POLICIES:
-        raise ConfigError("ksef.uplink", "must be \"auto\" (upload in the background) or \"off\"")
-    if not 0 < ksef.uplink_idle_s <= 3600:
-        raise ConfigError("ksef.uplink_idle_s", "must be between 0 and 3600 seconds")
-    for name, low, high in (("uplink_poll_interval_s", 0.1, 600), ("uplink_lost_grace_s", 1, 86400),
-                            ("uplink_online_idle_close_s", 1, 3600), ("uplink_alarm_margin_s", 0, 7 * 86400),
-                            ("uplink_latarnia_interval_s", 10, 86400), ("uplink_timeout_s", 1, 600)):
-        if not low <= getattr(ksef, name) <= high:
-            raise ConfigError(f"ksef.{name}", f"must be between {low} and {high} seconds")
-    if ksef.uplink_lost_grace_s <= ksef.uplink_timeout_s:
-        raise ConfigError("ksef.uplink_lost_grace_s",
-                          "must be longer than uplink_timeout_s, or a request still in flight could be sent twice")
-    if not 1 <= ksef.uplink_batch_invoices_max <= 10_000:
-        raise ConfigError("ksef.uplink_batch_invoices_max", "must be 1..10000 (KSeF's limit per batch session)")
-    if not 1 <= ksef.uplink_batch_threshold <= ksef.uplink_batch_invoices_max:
-        raise ConfigError("ksef.uplink_batch_threshold", "must be between 1 and uplink_batch_invoices_max")
-    return dataclasses.replace(
-        ksef, api_base_url=base.rstrip("/"), qr_environment=qr, context_value=ksef.context_value or seller.nip
-    )
-
-
-def _outages(value: Any) -> tuple[OutageOverride, ...]:
-    """`[[ksef.outages]]` tables: kind, start (date), optional end (date)."""
-    if not isinstance(value, list):
-        raise ConfigError("ksef.outages", "must be a list of tables: [[ksef.outages]] kind = \"FAILURE\" start = 2026-03-02")
-    out = []
-    for i, item in enumerate(value):
-        key = f"ksef.outages[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(key, "must be a table with kind, start and (optionally) end")
-        unknown = set(item) - {"kind", "start", "end"}
-        if unknown:
-            raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key; known keys: kind, start, end")
-        kind = str(item.get("kind", "")).upper()
-        if kind not in OUTAGE_KINDS:
-            raise ConfigError(f"{key}.kind", f"must be one of {', '.join(OUTAGE_KINDS)} (as announced by the Ministry)")
-        start = _date(item.get("start"), f"{key}.start")
-        end = _date(item["end"], f"{key}.end") if item.get("end") is not None else None
-        if start is None:
-            raise ConfigError(f"{key}.start", "missing: the first day of the outage, e.g. start = 2026-03-02")
-        if end is not None and end < start:
-            raise ConfigError(f"{key}.end", f"{end} is before start {start}")
-        out.append(OutageOverride(kind, start, end))
-    return tuple(out)
-
-
-def _date(value: Any, key: str) -> dt.date | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ConfigError(key, f"{value!r} is not a date; write it as 2026-03-02") from None
-
-
-def _build_foreign(module: str, cls_name: str, section: Mapping[str, Any], key: str, base_dir: Path) -> Any:
-    """Build another layer's config dataclass (KeystoreConfig, PrinterConfig) from its TOML table."""
-    import importlib
-
-    try:
-        cls = getattr(importlib.import_module(module), cls_name)
-    except (ImportError, AttributeError):
-        return dict(section)  # that layer is not installed in this build; keep the raw table
-    return _build(cls, section, key, base_dir)
-
-
-def _build(cls: type, section: Mapping[str, Any], prefix: str, base_dir: Path) -> Any:
+def _build(cls: type[D], section: Mapping[str, Any], prefix: str, base_dir: Path) -> D:
     """Map a TOML table onto a dataclass, coercing by annotation; unknown/missing keys are errors."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}

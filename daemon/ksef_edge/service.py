@@ -28,20 +28,27 @@ from aiohttp import web
 
 from . import __version__
 from .api.app import build_app
+from .api.connections import ConnectionLimits
+from .api.listener import GuardedSite, ensure_descriptors, lan_tls_context
+from .api.self_check import api_answers
 from .api.stopping import STOPPING_KEY
-from .api.issuer import InvoiceIssuer, utc_now
-from .api.metrics import Metrics
-from .api.state import CertificateStatus, DaemonState
+from .api.tills import TILLS_KEY, TillsContext
 from .config import Config
+from .daemon_state import CertificateStatus, DaemonState
 from .domain.fa3 import compile_schemas
 from .domain.signer import Signer
+from .issuing.invoice_issuer import InvoiceIssuer, utc_now
+from .keystore.certificates import load_certificate
+from .keystore.signing import CertifiedSigner
 from .logfields import logfmt_fields, set_till
+from .metrics import Metrics
 from .store import OutboxStore
+from .store.tills import TillRegistry
 
 log = logging.getLogger("ksef_edge.service")
 
 try:  # systemd-python is optional: outside systemd (or without the module) notify is a no-op
-    from systemd import daemon as _sd_daemon
+    import systemd.daemon as _sd_daemon
 except ImportError:  # pragma: no cover - depends on the machine
     _sd_daemon = None
 
@@ -98,8 +105,8 @@ class _LogfmtFormatter(logging.Formatter):
 def setup_logging(level: int = logging.INFO) -> None:
     """journald under systemd (JOURNAL_STREAM / INVOCATION_ID set), else stderr."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+    for old in list(root.handlers):
+        root.removeHandler(old)
     handler: logging.Handler | None = None
     if os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"):
         try:
@@ -120,17 +127,17 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def certificate_status(signer: Signer) -> CertificateStatus:
-    info = getattr(signer, "certificate", None)
-    if info is None:
-        from .keystore.certificates import load_certificate
-
-        info = load_certificate(signer.certificate_der)
+    """What the status shows of the signer's certificate; a keystore signer has it parsed and checked."""
+    if isinstance(signer, CertifiedSigner):
+        info, backend, warnings = signer.certificate, signer.backend_name, signer.warnings
+    else:  # an in-memory signer (tests, demos)
+        info, backend, warnings = load_certificate(signer.certificate_der), "memory", ()
     return CertificateStatus(
         serial=info.serial,
         not_before=info.not_before,
         not_after=info.not_after,
-        backend=str(getattr(signer, "backend_name", "memory")),
-        warnings=tuple(getattr(signer, "warnings", ()) or ()),
+        backend=backend,
+        warnings=tuple(warnings),
     )
 
 
@@ -158,6 +165,8 @@ class Daemon:
         self.store: OutboxStore | None = None
         self.state: DaemonState | None = None
         self._runner: web.AppRunner | None = None
+        self.site: GuardedSite | None = None
+        self._tills: TillRegistry | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.stopping = asyncio.Event()
         self.bound: tuple[str, int] | str | None = None
@@ -192,39 +201,53 @@ class Daemon:
             await self._start_backups()
             app = build_app(self.state)
             app[STOPPING_KEY] = self.stopping  # from the first moment of a stop, issuing answers 503
-            await self._listen(app)
+            await self._listen(self._with_tills(app))
         except BaseException:
             await self.stop()
             raise
 
+    def _with_tills(self, app: web.Application) -> web.Application:
+        """Named tills (store/tills.py): the config's token becomes the till named by [device] pos_id, once."""
+        assert self.state is not None
+        registry = TillRegistry.open(self.config.store.path)
+        if registry.adopt(self.config.device.pos_id, self.config.api.token):
+            log.info("tills: the [api] token is now till %s (ksef-edge till list)", self.config.device.pos_id)
+        self._tills = registry
+        app[TILLS_KEY] = TillsContext.create(registry, self.state.metrics.registry)
+        return app
+
     async def _listen(self, app: web.Application) -> None:
         api = self.config.api
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=api.shutdown_timeout_s, handle_signals=False)
+        limits = ConnectionLimits(api.connections_max, api.header_timeout_s, api.keepalive_requests_max)
+        ensure_descriptors(api.connections_max)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=api.shutdown_timeout_s, handle_signals=False,
+                                     keepalive_timeout=api.header_timeout_s)
         await self._runner.setup()
         if api.unix_socket is not None:
             path = Path(api.unix_socket)
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()  # a stale socket from a crash
-            site: web.BaseSite = web.UnixSite(self._runner, str(path))
+            site = GuardedSite(self._runner, limits, path=str(path))
             await site.start()
             os.chmod(path, 0o660)
             self.bound = str(path)
         else:
-            site = web.TCPSite(self._runner, api.listen_host, api.listen_port, reuse_address=True)
+            site = GuardedSite(self._runner, limits, host=api.listen_host, port=api.listen_port,
+                               ssl_context=lan_tls_context(api))
             await site.start()
-            sockets = getattr(site._server, "sockets", None) or []
-            self.bound = sockets[0].getsockname()[:2] if sockets else (api.listen_host, api.listen_port)
-        log.info("API listening on %s", self.bound)
+            self.bound = site.bound
+        self.site = site
+        log.info("API listening on %s (at most %d connections)", self.bound, api.connections_max)
 
     async def _start_printer(self) -> None:
         """Receipts go to `printing.PrintQueue` when [printer] is configured (connection != none)."""
         assert self.state is not None and self.store is not None
         printer_cfg = self.config.printer
-        if printer_cfg is None or getattr(printer_cfg, "connection", "none") == "none":
+        if printer_cfg is None or printer_cfg.connection == "none":
             log.info("printing: no printer configured; receipts stay 'pending'")
             return
-        from .api.receipts import ReceiptPrinter
+        from .issuing.receipts import ReceiptPrinter
         from .printing.metrics import PrinterCollector
 
         printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
@@ -245,9 +268,9 @@ class Daemon:
         monitor = BackupMonitor(cfg, self.config.store.path, registry=self.state.metrics.registry)
         self.backup = monitor
         self.state.backup = monitor  # read by the API: GET /v1/status `backup`, the status page
-        await monitor.refresh()
+        status = await monitor.refresh()
         self.add_background("backup", monitor.run())
-        log.info("backups: to %s every %ss (keep %d); %s", cfg.dir, cfg.interval_s, cfg.keep, monitor.status.message)
+        log.info("backups: to %s every %ss (keep %d); %s", cfg.dir, cfg.interval_s, cfg.keep, status.message)
 
     async def _start_uplink(self) -> None:
         """The KSeF uplink on its own store connections, when [ksef] uplink = "auto" and a KSeF token is installed."""
@@ -311,23 +334,28 @@ class Daemon:
         return task
 
     async def healthy_for_watchdog(self) -> bool:
-        """The event loop runs (we are here) and the store answers: keep systemd's watchdog fed."""
+        """The event loop runs, the store answers and a till could get an answer (api/self_check.py)."""
         if self.store is None:
             return False
         try:
             await asyncio.wait_for(self.store.ping(), WATCHDOG_PING_TIMEOUT_S)
-            return True
         except Exception as exc:
             log.error("watchdog: store does not answer: %s", exc)
             return False
+        if self.bound is not None and not await api_answers(
+            self.bound, tls=self.site is not None and self.site.tls, timeout_s=WATCHDOG_PING_TIMEOUT_S
+        ):
+            log.error("watchdog: the API on %s does not answer GET /healthz; not feeding the watchdog", self.bound)
+            return False
+        return True
 
     async def stop(self) -> None:
         self.stopping.set()
-        uplink = self.state.uplink if self.state else None
-        if uplink is not None:
+        state = self.state
+        if state is not None and state.uplink is not None:
             with contextlib.suppress(Exception):
-                await uplink.stop(timeout_s=UPLINK_STOP_S)
-            self.state.uplink = None
+                await state.uplink.stop(timeout_s=UPLINK_STOP_S)
+            state.uplink = None
         if self._uplink_close is not None:
             with contextlib.suppress(Exception):
                 await self._uplink_close()
@@ -341,6 +369,9 @@ class Daemon:
             await self._runner.cleanup()  # stops listening, waits for in-flight handlers
             self._runner = None
         await self._close_resources()
+        if self._tills is not None:
+            self._tills.close()
+            self._tills = None
 
     async def _close_resources(self) -> None:
         printer = self.state.printer if self.state else None
@@ -350,7 +381,7 @@ class Daemon:
         if self.store is not None:
             await self.store.close()
             self.store = None
-        if self._owns_signer and self._signer is not None and hasattr(self._signer, "close"):
+        if self._owns_signer and isinstance(self._signer, CertifiedSigner):
             with contextlib.suppress(Exception):
                 self._signer.close()
             self._signer = None
@@ -366,6 +397,7 @@ def _log_task_end(task: asyncio.Task[Any]) -> None:
 
 async def run_daemon(config: Config) -> int:
     """Run until SIGTERM/SIGINT; the systemd unit's main process."""
+    os.umask(os.umask(0o077) | 0o027)  # files the daemon creates: at most 0640, whatever umask it got
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

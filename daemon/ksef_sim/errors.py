@@ -33,7 +33,6 @@ DESCRIPTIONS = {
     21001: "Nieczytelna treść.",
     21115: "Nieprawidłowy certyfikat.",
     21117: "Nieprawidłowy identyfikator podmiotu dla wskazanego typu kontekstu.",
-    21164: "Faktura o podanym identyfikatorze nie istnieje.",
     21217: "Nieprawidłowe kodowanie znaków.",
     21401: "Dokument nie jest zgodny ze schemą (xsd).",
     9101: "Nieprawidłowy dokument.",

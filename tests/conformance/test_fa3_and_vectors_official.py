@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from lxml import etree
+
 from ksef_edge.domain.errors import SchemaError
 from ksef_edge.domain.fa3 import (
     FA3_NS,
@@ -28,7 +30,6 @@ from ksef_edge.domain.qr import (
     sha256_b64url,
 )
 from ksef_edge.printing.fa3_receipt import receipt_from_fa3
-from lxml import etree
 
 HERE = Path(__file__).parent
 VECTORS = (HERE / "test-vectors.md").read_text("utf-8")

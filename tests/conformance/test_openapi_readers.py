@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from ksef_edge.ksef.client import _codes
 from ksef_edge.ksef.crypto import MfPublicKey, pick_public_key
 from ksef_edge.ksef.errors import KsefProtocolError

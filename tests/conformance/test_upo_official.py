@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 
 import pytest
-from ksef_edge.ksef.errors import KsefProtocolError
-from ksef_edge.ksef.upo_check import TALLY, check_upo
 from lxml import etree
 from upo_signing import sign_upo
+
+from ksef_edge.ksef.errors import KsefProtocolError
+from ksef_edge.ksef.upo_check import TALLY, check_upo
 
 UPO_DIR = Path(__file__).parent / "upo"
 OFFICIAL = sorted(UPO_DIR.glob("*.xml"))

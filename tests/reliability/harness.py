@@ -10,7 +10,6 @@ import base64
 import hashlib
 import http.client
 import json
-import os
 import random
 import secrets
 import signal
@@ -30,7 +29,9 @@ from daemon_fixtures import (
     write_dev_keystore,
     write_device_config,
 )
-from uplink_fixtures import NIP as SIM_NIP, TOKEN as SIM_TOKEN, Sim, start_sim
+from uplink_fixtures import NIP as SIM_NIP
+from uplink_fixtures import TOKEN as SIM_TOKEN
+from uplink_fixtures import Sim, start_sim
 
 __all__ = [
     "Device", "LoadGenerator", "Ledger", "SIM_NIP", "SIM_TOKEN", "Sim", "StoreCheck", "check_store",

@@ -10,26 +10,25 @@ the announcement (art. 106nf: 7 working days after the failure ends).
 from __future__ import annotations
 
 import asyncio
-import os
 import datetime as dt
 import json
+import os
 import re
 import time
 from collections import Counter
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from harness import request
 
 from ksef_edge.domain.deadlines import OfflineMode, upload_deadline
 from ksef_edge.domain.fa3 import validate_upo
 from ksef_edge.ksef.availability import Availability
 from ksef_edge.ksef.client import KsefClient
-from ksef_edge.ksef.clock import SystemClock
 from ksef_edge.ksef.pacer import Pacer
 from ksef_edge.ksef.uplink import Uplink, UplinkConfig
+from ksef_edge.ksef.uplink_clock import SystemClock
 from ksef_edge.store import OutboxStore
-
-from harness import request
 from uplink_fixtures import CONTEXT, TOKEN, issue_invoices, start_sim, wait_drained, warsaw_today
 
 WARSAW = ZoneInfo("Europe/Warsaw")

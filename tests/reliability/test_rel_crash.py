@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Callable
 
 from harness import (
+    SIM_TOKEN,
     Device,
     Ledger,
     LoadGenerator,
-    SIM_TOKEN,
     check_store,
     explain_server_errors,
     make_device,

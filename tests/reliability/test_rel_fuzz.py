@@ -15,11 +15,11 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
+from harness import CONNECTION_ERRORS, check_store, make_device, request
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from daemon_fixtures import VALID_BODY
-from harness import CONNECTION_ERRORS, check_store, make_device, request
 
 # ---------------------------------------------------------------------------------- strategies
 

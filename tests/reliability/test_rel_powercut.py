@@ -11,13 +11,12 @@ create are taken as durable at once), and power loss of the simulator's own stat
 """
 from __future__ import annotations
 
-import shutil
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
 from harness import explain_server_errors, make_device, start_sim
 from test_rel_crash import assert_all_in_ksef_once, run_crash_cycles
 

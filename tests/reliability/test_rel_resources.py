@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from harness import Ack, body_for, check_store, make_device, post_invoice, request
 
 from daemon_fixtures import VALID_BODY, in_process_daemon
-from harness import Ack, body_for, check_store, make_device, post_invoice, request
 
 
 @contextlib.contextmanager

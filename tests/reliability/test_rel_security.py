@@ -14,7 +14,6 @@ from pathlib import Path
 
 from asn1crypto import pem as asn1_pem
 from cryptography.hazmat.primitives import serialization
-
 from harness import SIM_TOKEN, body_for, make_device, post_invoice, request, start_sim
 
 

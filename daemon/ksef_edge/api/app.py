@@ -13,8 +13,24 @@ from typing import Any, Awaitable, Callable, Iterator
 from aiohttp import web
 
 from .. import __version__
+from ..civil_time import end_of_day
+from ..clock_sync import ClockSync
+from ..daemon_state import DaemonState
 from ..domain.errors import DomainError, InvoiceError, SchemaError
 from ..domain.kod2_check import Kod2SignatureError
+from ..issuing.errors import MalformedRequestError, RequestError
+from ..issuing.invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
+from ..issuing.kor_issuer import correction_request_hash
+from ..issuing.kor_lines import invoice_lines
+from ..issuing.kor_request import request_from_body
+from ..issuing.kor_status import correction_status
+from ..issuing.receipts import ReceiptPrinter
+from ..issuing.technical_corrections import technical_correction_json, technical_correction_of
+from ..ksef.upo_check import stored_upo_signature
+from ..logfields import ERROR_CODE, invoice_fields
+from ..metrics import CONTENT_TYPE
+from ..printing.printable import check_receipt_printable
+from ..refusal import Refusal
 from ..store import (
     ClockBehindError,
     IdempotencyConflictError,
@@ -24,22 +40,15 @@ from ..store import (
     PrintState,
     StorageFullError,
 )
-from ..store.clock import ClockSync
-from ..store.numbering import WARSAW
-from ..corrections.issuer import correction_request_hash
-from ..corrections.request_json import request_from_body
-from ..corrections.status import correction_status
-from ..ksef.upo_check import stored_upo_signature
-from ..logfields import ERROR_CODE, invoice_fields
-from ..printing.printable import check_receipt_printable
-from ..refusal import Refusal
+from ..web import register_pages
+from .connections import guard_middleware
 from .errors import ApiError, error_response
-from .invoice_lines import invoice_lines
-from .invoice_request import canonical_json, parse_body, parse_invoice_request, request_hash
-from .metrics import CONTENT_TYPE
-from .technical_correction import technical_correction_json, technical_correction_of
-from .state import DaemonState
+from .host_check import ALLOWED_HOSTS_KEY, allowed_hosts, host_middleware
+from .metrics_access import check_metrics_access
+from .openapi import openapi_spec
+from .request_body import read_body
 from .stopping import refuse_while_stopping
+from .tills import TILL, TILLS_KEY, till_name, till_of_token
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -53,10 +62,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def build_app(state: DaemonState) -> web.Application:
     app = web.Application(
-        middlewares=[_errors_middleware, _auth_middleware, refuse_while_stopping],
+        middlewares=[guard_middleware, host_middleware, _errors_middleware, _auth_middleware, refuse_while_stopping],
         client_max_size=state.config.api.body_bytes_max,
     )
     app[STATE_KEY] = state
+    if state.config.api.unix_socket is None:  # no browser reaches a Unix socket: no DNS rebinding there
+        app[ALLOWED_HOSTS_KEY] = allowed_hosts(state.config.api.listen_host, state.config.api.allowed_hosts)
     from ..reports.routes import register_reports  # noqa: PLC0415 - the shop's books (reports/)
 
     register_reports(app, STATE_KEY)  # first: /v1/invoices/{id}.pdf must win over /v1/invoices/{id}
@@ -72,8 +83,7 @@ def build_app(state: DaemonState) -> web.Application:
     app.router.add_get("/v1/status", get_status)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    from ..web import register_pages  # noqa: PLC0415 - cashier/status page and its receipt/UPO downloads
-
+    app.router.add_get("/openapi.json", openapi_document)
     register_pages(app, state)
     return app
 
@@ -87,6 +97,8 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except Refusal as exc:  # ApiError, or a service's refusal (e.g. a correction of an uncorrectable invoice)
         return error_response(exc.status, exc.code, exc.message, exc.field)
+    except RequestError as exc:  # the request reader's: not a request at all (400), or not a valid one (422)
+        return error_response(400 if isinstance(exc, MalformedRequestError) else 422, exc.code, exc.message, exc.field)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -107,7 +119,8 @@ async def _auth_middleware(request: web.Request, handler: Handler) -> web.Stream
         state = request.app[STATE_KEY]
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+        by_till = till_of_token(request, presented.strip()) if scheme.lower() == "bearer" else False
+        ok = by_till if by_till is not None else scheme.lower() == "bearer" and hmac.compare_digest(
             presented.strip().encode(), state.config.api.token.encode()
         )
         if not ok:
@@ -142,8 +155,10 @@ async def post_invoice(request: web.Request) -> web.Response:
     if issued.totals is not None:  # the document just built: the 201 needs no re-read and no re-parse
         state.remember_totals(record, issued.totals)
     if created:
+        _record_till(request, record.id)
         log.info("issued invoice %s", record.number, extra=invoice_fields(record, "issued", kind="VAT"))
-    return await _issued_response(state, record, created, started, draft, document="invoice")
+    return await _issued_response(state, record, created, started, draft, document="invoice",
+                                 till=till_name(request, record.id))
 
 
 async def post_correction(request: web.Request) -> web.Response:
@@ -168,9 +183,17 @@ async def post_correction(request: web.Request) -> web.Response:
             except NotFoundError as exc:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
     if created:
+        _record_till(request, record.id)
         log.info("issued correction %s of invoice id=%s", record.number, record.corrects_id,
                  extra=invoice_fields(record, "issued", kind="KOR"))
-    return await _issued_response(state, record, created, started, None, document="correction")
+    return await _issued_response(state, record, created, started, None, document="correction",
+                                 till=till_name(request, record.id))
+
+
+def _record_till(request: web.Request, invoice_id: int) -> None:
+    tills = request.app.get(TILLS_KEY)
+    if tills is not None:
+        tills.record(request, invoice_id)
 
 
 @contextlib.contextmanager
@@ -178,7 +201,7 @@ def _refusals_counted(state: DaemonState) -> Iterator[None]:
     """Count every refused issuance by its error code (ksef_edge_refused_total)."""
     try:
         yield
-    except Refusal as exc:
+    except (Refusal, RequestError) as exc:
         state.metrics.refused.labels(code=exc.code).inc()
         log.info("issue refused: %s", exc.code, extra={ERROR_CODE: exc.code})
         if exc.code == Kod2SignatureError.code:  # an alarm in /v1/status until an issuance succeeds
@@ -219,7 +242,8 @@ async def _run_to_commit(issue: Awaitable[Any]) -> Any:
 
 
 async def _issued_response(
-    state: DaemonState, record: InvoiceRecord, created: bool, started: float, draft: Any, *, document: str
+    state: DaemonState, record: InvoiceRecord, created: bool, started: float, draft: Any, *, document: str,
+    till: str | None = None,
 ) -> web.Response:
     """201 with the document; a new one is counted and handed to the post-issue hooks, a replay is marked."""
     if created:
@@ -229,11 +253,11 @@ async def _issued_response(
         for hook in state.on_issued:  # printer, uplink: the document is committed whatever they do
             try:
                 hook(record, draft)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("post-issue hook failed for %s %s", document, record.number)
     else:
         state.metrics.replayed.inc()
-    resp = web.json_response(await _full_json(state, record), status=201)
+    resp = web.json_response({**await _full_json(state, record), "till": till}, status=201)
     resp.headers["Location"] = f"/v1/invoices/{record.id}"
     if not created:
         resp.headers["Idempotent-Replayed"] = "true"
@@ -243,7 +267,8 @@ async def _issued_response(
 async def list_corrections(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
-    items = [await _full_json(state, r, with_original=False) for r in await state.store.corrections_of(record.id)]
+    items = [{**await _full_json(state, r, with_original=False), "till": till_name(request, r.id)}
+             for r in await state.store.corrections_of(record.id)]
     return web.json_response({"items": items})
 
 
@@ -256,7 +281,7 @@ async def get_invoice_lines(request: web.Request) -> web.Response:
 async def get_invoice(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     record = await _record(request)
-    return web.json_response(await _full_json(state, record))
+    return web.json_response({**await _full_json(state, record), "till": till_name(request, record.id)})
 
 
 async def get_invoice_xml(request: web.Request) -> web.Response:
@@ -310,13 +335,13 @@ async def list_invoices(request: web.Request) -> web.Response:
     async def page(cursor: int, n: int) -> list[InvoiceRecord]:
         if order == "desc":  # `after` 0 = from the newest; else ids older than the cursor
             return await state.store.list_newest_first(state=inv_state, limit=n, before=cursor or None)
-        return await state.store.list(state=inv_state, limit=n, after=cursor)
+        return await state.store.list_oldest_first(state=inv_state, limit=n, after=cursor)
 
     records = await page(after, limit)
     # a full page has a next page only if something follows it (no empty last page for the client to fetch)
     more = len(records) == limit and bool(await page(records[-1].id, 1))
     next_after = records[-1].id if more else None
-    items = [await _full_json(state, r, with_original=False) for r in records]
+    items = [{**await _full_json(state, r, with_original=False), "till": till_name(request, r.id)} for r in records]
     return web.json_response({"items": items, "next_after": next_after})
 
 
@@ -346,12 +371,18 @@ async def get_status(request: web.Request) -> web.Response:
         "printer": {
             "state": state.printer.state if state.printer is not None else "not_configured",
             "queue": await state.store.counts_by_print_state(),
-            "status": state.printer.watch.to_dict() if hasattr(state.printer, "watch") else None,
+            "status": state.printer.watch.to_dict() if isinstance(state.printer, ReceiptPrinter) else None,
         },
         "corrections": await correction_status(state.store, now),
         "backup": await state.backup_status(),
+        "till": request.get(TILL),  # the till whose token asked (named tills: store/tills.py)
     }
     return web.json_response(body)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this API (api/openapi.py); no token needed, it holds no data."""
+    return web.json_response(openapi_spec())
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -363,6 +394,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
+    check_metrics_access(request, state.config.api)
     m = state.metrics
     if state.uplink is not None:  # first: it persists the effective deadlines read below (cached 5 s)
         await state.uplink.refresh_status()
@@ -431,18 +463,11 @@ async def _json_body(request: web.Request) -> Any:
             415, "unsupported_media_type",
             f"send JSON with Content-Type: application/json (got {request.content_type})",
         )
-    limit = state.config.api.body_bytes_max
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "body_too_large", f"request body is {request.content_length} bytes; the limit is {limit}")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes") from None
-    return parse_body(raw)
+    return parse_body(await read_body(request, state.config.api.body_bytes_max, state.config.api.body_timeout_s))
 
 
 def _end_of_day_ts(day: dt.date) -> float:
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=WARSAW).timestamp()
+    return end_of_day(day).timestamp()
 
 
 def _idempotency_key(request: web.Request) -> str:

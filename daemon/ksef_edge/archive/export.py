@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+from ..store.tills import tills_by_invoice
 from .atomic import fsync_dir, write_file
 from .csv_export import write_accounting
 from .errors import ExportError
@@ -29,6 +30,7 @@ from .snapshot import connect_existing
 INDEX_COLUMNS = (
     "number", "issue_date", "kind", "buyer_nip", "buyer_name", "net", "vat", "gross",
     "ksef_number", "state", "sha256_hex", "sha256_base64", "xml_file", "upo_file", "ksef_xml_file",
+    "till",  # the named till that issued it (store/tills.py); empty before tills
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -99,6 +101,7 @@ def _export_rows(
             (date_from.isoformat(), date_to.isoformat()),
         )
         corrected = _technical_corrections(con)
+        tills = tills_by_invoice(con)
         for invoice_id, number, xml, sha256, issue_date, state, ksef_number, upo in cur.fetchall():
             xml, sha256 = bytes(xml), bytes(sha256)
             if hashlib.sha256(xml).digest() != sha256:
@@ -144,6 +147,7 @@ def _export_rows(
                 "xml_file": xml_rel,
                 "upo_file": upo_rel,
                 "ksef_xml_file": ksef_rel,
+                "till": tills.get(invoice_id, ""),
             })
             marks.append(ExportMark(invoice_id, number, sha256, upo is not None))
     finally:

@@ -29,7 +29,7 @@ def ensure_schema(con: sqlite3.Connection) -> None:
         return
     try:
         migrate_sync(con)
-    except Exception as exc:  # noqa: BLE001 - MigrationError / SchemaTooNewError carry the reason
+    except Exception as exc:  # MigrationError / SchemaTooNewError carry the reason
         raise ArchiveError("schema", f"cannot bring the outbox to the current schema: {exc}") from None
 
 

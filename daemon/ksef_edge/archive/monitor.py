@@ -53,7 +53,7 @@ class BackupMonitor:
         """Recompute the status (a directory listing and one indexed query, off the event loop)."""
         try:
             status = await current_backup_status(self.cfg, self.db_path)
-        except Exception as exc:  # noqa: BLE001 - a status probe must never take the daemon down
+        except Exception as exc:  # a status probe must never take the daemon down
             log.error("backup status unavailable: %s", exc)
             status = BackupStatus(None, None, 0, None, True, f"backup status unavailable: {exc}")
         self.status = status

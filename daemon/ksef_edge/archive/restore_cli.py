@@ -27,7 +27,8 @@ def expected_identity(config: Any) -> DeviceIdentity | None:
 
 def print_numbering(result: RestoreResult, config: Any, *, now: dt.datetime | None = None) -> None:
     """Where numbering goes on, in words: the old position, and the new series if there is one."""
-    from ..store.numbering import SeriesPattern, civil_date
+    from ..civil_time import warsaw_date as civil_date
+    from ..store.numbering import SeriesPattern
 
     facts = result.backup.facts
     for problem in result.identity_problems:

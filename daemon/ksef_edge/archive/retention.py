@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..store.numbering import civil_date
+from ..civil_time import warsaw_date
 from .ledger import ensure_schema
 from .snapshot import connect_existing
 
@@ -54,7 +54,7 @@ def prune_archived(
     if older_than_days < 1:
         raise ValueError("older_than_days must be at least 1 (0 would mean 'never prune' in the config)")
     now = now or dt.datetime.now(dt.timezone.utc)
-    today = today or civil_date(now)  # issue dates are Warsaw civil dates; now.date() would be the UTC one
+    today = today or warsaw_date(now)  # issue dates are Warsaw civil dates; now.date() would be the UTC one
     cutoff = today - dt.timedelta(days=older_than_days)
     con = connect_existing(Path(db_path))
     try:

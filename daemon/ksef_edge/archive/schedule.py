@@ -60,7 +60,7 @@ async def run_backup_schedule(
         except OSError as exc:
             state.last_error = f"{exc.__class__.__name__}: {exc.strerror or exc}"
             log.error("backup failed: %s", state.last_error)
-        except Exception as exc:  # noqa: BLE001 - the task must outlive any single failure
+        except Exception as exc:  # the task must outlive any single failure
             state.last_error = f"{exc.__class__.__name__}: {exc}"
             log.exception("backup failed")
 

@@ -9,19 +9,21 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from ..archive.cli_support import (
+from ..archive.restore_cli import (
+    add_other_device_option,
+    expected_identity,
+    print_numbering,
+)
+from ..archive.settings import BackupConfig
+from ..command_args.archive_args import (
     UsageError,
     add_db_options,
     add_passphrase_options,
     backup_config,
     load_device,
+    optional_config,
     passphrase_source,
     run,
-)
-from ..archive.restore_cli import (
-    add_other_device_option,
-    expected_identity,
-    print_numbering,
 )
 
 
@@ -63,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     st.set_defaults(func=lambda a: run("backup status", lambda: _status(a)))
 
 
-def _dir(args: argparse.Namespace, cfg) -> Path:
+def _dir(args: argparse.Namespace, cfg: BackupConfig | None) -> Path:
     if args.dir is not None:
         return args.dir
     if cfg is not None:
@@ -89,7 +91,7 @@ def _create(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from ..archive import list_backups
 
-    _, config = load_device(args, required=False)
+    config = optional_config(args)
     directory = _dir(args, backup_config(config))
     backups = list_backups(directory)
     if not backups:
@@ -107,7 +109,7 @@ def _list(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from ..archive import backup_passphrase, verify_backup
 
-    _, config = load_device(args, required=False)
+    config = optional_config(args)
     passphrase = backup_passphrase(passphrase_source(args, backup_config(config)), creating=False)
     info = verify_backup(args.file, passphrase)
     print(f"OK: {args.file} decrypts, matches its hash and holds a sound outbox "

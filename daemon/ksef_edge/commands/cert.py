@@ -6,9 +6,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..command_args.keystore_args import UsageError, add_keystore_arguments, context_from_args, guarded, require_nip
 from ..keystore import install_certificate, installed_declared_type, open_signer, read_installed_certificate
 from ..keystore.certificates import identity_label
-from ..keystore.cli_support import UsageError, add_keystore_arguments, context_from_args, guarded, require_nip
 from ..keystore.errors import KeystoreError
 
 

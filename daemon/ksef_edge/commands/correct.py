@@ -15,6 +15,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from ..config import Config
+
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 
@@ -66,7 +68,7 @@ def _issue_date(xml: bytes) -> dt.date:
         raise CorrectRefused(f"the file has no readable P_1 (issue date): {exc}") from None
 
 
-async def correct_invoice(config, invoice_id: int, xml: bytes) -> str:
+async def correct_invoice(config: Config, invoice_id: int, xml: bytes) -> str:
     """Send the technical correction and store it; returns the KSeF number. Raises CorrectRefused."""
     from ..domain.deadlines import OfflineMode
     from ..domain.errors import SchemaError
@@ -77,10 +79,9 @@ async def correct_invoice(config, invoice_id: int, xml: bytes) -> str:
     from ..keystore.errors import KeystoreError
     from ..keystore.token_store import load_token
     from ..ksef.client import KsefClient
-    from ..ksef.correction import CorrectionError
     from ..ksef.errors import KsefError
     from ..ksef.models import ContextIdentifier, environment_for
-    from ..ksef.uplink import correct_rejected_invoice
+    from ..ksef.technical_correction import CorrectionError, correct_rejected_invoice
     from ..store import InvoiceState, NotFoundError, OutboxStore, StoreError
 
     try:

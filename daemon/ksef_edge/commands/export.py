@@ -9,7 +9,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from ..archive.cli_support import UsageError, add_db_options, backup_config, load_device, run
+from ..command_args.archive_args import UsageError, add_db_options, backup_config, load_device, run
 
 
 def _date(text: str) -> dt.date:

@@ -9,9 +9,17 @@ import sys
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from ..command_args.keystore_args import (
+    Context,
+    UsageError,
+    add_keystore_arguments,
+    context_from_args,
+    guarded,
+    require_nip,
+)
 from ..keystore import generate_key, open_key
-from ..keystore.cli_support import UsageError, add_keystore_arguments, context_from_args, guarded, require_nip
 from ..keystore.csr import CsrSubject, make_csr
 from ..keystore.files import write_private_file
 
@@ -40,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     csr.set_defaults(func=guarded(_csr))
 
 
-def _fingerprint(public_key) -> str:
+def _fingerprint(public_key: PublicKeyTypes) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
 
@@ -58,7 +66,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _subject(args: argparse.Namespace, ctx) -> CsrSubject:
+def _subject(args: argparse.Namespace, ctx: Context) -> CsrSubject:
     if args.enrollment_data is not None:
         try:
             data = json.loads(args.enrollment_data.read_text(encoding="utf-8"))

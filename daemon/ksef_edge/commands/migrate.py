@@ -10,18 +10,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..archive.cli_support import (
+from ..archive.restore_cli import (
+    add_other_device_option,
+    expected_identity,
+    print_numbering,
+)
+from ..command_args.archive_args import (
     add_db_options,
     add_passphrase_options,
     backup_config,
     load_device,
     passphrase_source,
     run,
-)
-from ..archive.restore_cli import (
-    add_other_device_option,
-    expected_identity,
-    print_numbering,
 )
 
 

@@ -21,14 +21,26 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
+from ..api.tls import create_device_certificate, fingerprint
 from ..config import KsefEnvironment
 from ..domain.nip import is_valid_nip
+from ..keystore.systemd_creds import (
+    CredentialError,
+    decrypt_into,
+    encrypt_existing,
+    encrypt_new,
+    private_tmp_base,
+    shred,
+    systemd_creds_available,
+)
 
 SERVICE_USER = "ksef-edge"
 SERVICE_GROUPS = ("tss", "lp")
@@ -200,9 +212,27 @@ def install_unit(layout: Layout, share: Path) -> None:
     )
 
 
-def ensure_secret(layout: Layout, name: str, what: str) -> Path:
-    """A random secret in the credentials dir (0600, root); kept if present. Its value is never printed."""
+def ensure_secret(layout: Layout, name: str, what: str, *, encrypt: bool = False) -> Path:
+    """A random secret in the credentials dir (0600, root); kept if present. Its value is never printed.
+    Encrypted (`NAME.cred`, no plain copy left: commands/credentials.py) when systemd-creds can be used."""
     path = layout.credentials / name
+    cred = path.with_name(f"{name}.cred")
+    if encrypt or (layout.real_root and systemd_creds_available() and Path("/run/systemd/system").is_dir()):
+        try:
+            if cred.exists():
+                _say(what, f"kept {cred} (encrypted)")
+                if path.exists():
+                    shred(path)
+                    _say(what, f"removed the plain-text copy {path}")
+            elif path.exists():
+                encrypt_existing(path, cred, name)
+                _say(what, f"encrypted {path} to {cred}; the plain-text file is removed")
+            else:
+                encrypt_new(cred, name)
+                _say(what, f"created {cred} (encrypted; no plain-text copy)")
+        except CredentialError as exc:
+            raise ProvisionError(str(exc)) from None
+        return cred
     if path.exists():
         _say(what, f"kept {path}")
     else:
@@ -210,11 +240,6 @@ def ensure_secret(layout: Layout, name: str, what: str) -> Path:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(32) + "\n")
         _say(what, f"created {path}")
-    if layout.real_root and shutil.which("systemd-creds") and Path("/run/systemd/system").is_dir():
-        cred = path.with_name(f"{name}.cred")
-        if not cred.exists():
-            _run(["systemd-creds", "encrypt", f"--name={name}", str(path), str(cred)], "systemd-creds encrypt")
-            _say(what, f"encrypted to {cred}")
     return path
 
 
@@ -296,9 +321,10 @@ def _ksef_edge(layout: Layout, argv: list[str], what: str, *, stdin: bytes | Non
     """
     env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
     ids = _service_ids(layout)
-    with tempfile.TemporaryDirectory(prefix="ksef-edge-creds-") as creds:
+    encrypted_only = [c for c in layout.credentials.glob("*.cred") if not c.with_suffix("").exists()]
+    with tempfile.TemporaryDirectory(prefix="ksef-edge-creds-", dir=private_tmp_base()) as creds:
         file_arg = str(readable) if readable else ""
-        if ids is None:
+        if ids is None and not encrypted_only:
             env["CREDENTIALS_DIRECTORY"] = str(layout.credentials)
             prefix: list[str] = []
         else:  # what LoadCredential= does: private copies readable by the service user only
@@ -307,16 +333,27 @@ def _ksef_edge(layout: Layout, argv: list[str], what: str, *, stdin: bytes | Non
                     copy = Path(creds) / src.name
                     shutil.copyfile(src, copy)
                     os.chmod(copy, 0o400)
+                    if ids is not None:
+                        os.chown(copy, *ids)
+            for cred in encrypted_only:  # decrypted only for this step, in RAM when /dev/shm exists
+                copy = Path(creds) / cred.stem
+                try:
+                    decrypt_into(cred, cred.stem, copy)
+                except CredentialError as exc:
+                    raise ProvisionError(str(exc)) from None
+                if ids is not None:
                     os.chown(copy, *ids)
-            if readable:
+            if readable and ids is not None:
                 copy = Path(creds) / f"input-{readable.name}"
                 shutil.copyfile(readable, copy)
                 os.chmod(copy, 0o400)
                 os.chown(copy, *ids)
                 file_arg = str(copy)
-            os.chown(creds, *ids)
             env["CREDENTIALS_DIRECTORY"] = creds
-            prefix = ["setpriv", f"--reuid={ids[0]}", f"--regid={ids[1]}", "--init-groups", "--"]
+            prefix = []
+            if ids is not None:
+                os.chown(creds, *ids)
+                prefix = ["setpriv", f"--reuid={ids[0]}", f"--regid={ids[1]}", "--init-groups", "--"]
         cmd = [*prefix, sys.executable, "-m", "ksef_edge", *[file_arg if a == "{file}" else a for a in argv],
                "--config", str(layout.config)]
         proc = subprocess.run(cmd, input=stdin, capture_output=True, env=env)
@@ -336,6 +373,23 @@ def ensure_key(layout: Layout, *, force: bool) -> None:
         return
     _ksef_edge(layout, ["key", "generate", *(["--force"] if force else [])], "key generation")
     _say("offline key", f"generated ({_configured_backend(layout)}) {key}")
+
+
+def ensure_tls(layout: Layout) -> None:
+    """The API's own TLS key and certificate (for a POS on the LAN; `ksef-edge tls`), kept if present."""
+    tls_dir = layout.state_dir / "tls"
+    cert, key = tls_dir / "api-cert.pem", tls_dir / "api-key.pem"
+    if cert.exists():
+        fp = fingerprint(cert)
+        _say("API TLS certificate", f"kept {cert}")
+    else:
+        fp = create_device_certificate(key, cert, [socket.gethostname(), "localhost", "127.0.0.1"])
+        ids = _service_ids(layout)
+        if ids is not None:
+            for path in (tls_dir, key, cert):
+                os.chown(path, *ids)
+        _say("API TLS certificate", f"created {cert} (set [api] tls_cert_file/tls_key_file to use it on the LAN)")
+    _say("API TLS fingerprint", f"SHA-256 {fp} (wpisz go w ustawieniach kasy/POS przy połączeniu przez sieć)")
 
 
 def write_csr(layout: Layout) -> None:
@@ -372,15 +426,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     tools = not args.no_systemd_tools
     ensure_service_user(layout, share, use_systemd_tools=tools)
     ensure_directories(layout, share, use_systemd_tools=tools)
-    ensure_secret(layout, API_CREDENTIAL, "POS API token")
+    encrypt = bool(args.encrypt_credentials)
+    if encrypt and not systemd_creds_available():
+        raise ProvisionError("--encrypt-credentials needs systemd-creds (Debian package: systemd)")
+    ensure_secret(layout, API_CREDENTIAL, "POS API token", encrypt=encrypt)
     backend = _configured_backend(layout) if layout.config.exists() and not args.overwrite_config \
         else _choose_backend(args)
     if backend == "file":
-        ensure_secret(layout, KEY_CREDENTIAL, "key passphrase")
+        ensure_secret(layout, KEY_CREDENTIAL, "key passphrase", encrypt=encrypt)
     write_config(layout, args, backend)
     install_unit(layout, share)
     ensure_key(layout, force=args.force_new_key)
     write_csr(layout)
+    ensure_tls(layout)
     print()
     print("Next: the shop owner enrols the CSR in KSeF (Certificates -> enrol, type: Offline),")
     print("      then on this device: ksef-edge provision finish --certificate FILE --ksef-token-file FILE"
@@ -434,7 +492,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(done for _, done in steps) else 1
 
 
-def _guard(func):
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
@@ -470,6 +528,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="replace an existing offline key (its certificate becomes useless)")
     init.add_argument("--overwrite-config", action="store_true", help="rewrite an existing device config")
     init.add_argument("--share-dir", type=Path, help="directory with systemd/ (default: the release's share/)")
+    init.add_argument("--encrypt-credentials", action="store_true",
+                      help="encrypt the secrets with this machine's systemd-creds even under --root "
+                           "(automatic on a real root with systemd); no plain-text copy is left")
     init.add_argument("--no-systemd-tools", action="store_true",
                       help="use useradd/mkdir even where systemd-sysusers/tmpfiles exist")
     init.set_defaults(func=_guard(cmd_init))

@@ -86,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
     except PrinterConfigError as exc:
         print(f"ksef-edge receipt: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - one actionable line for the operator
+    except Exception as exc:  # one actionable line for the operator
         print(f"ksef-edge receipt: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..archive.cli_support import UsageError, run
+from ..command_args.archive_args import UsageError, run
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -11,8 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-from ..archive.cli_support import UsageError, load_device, run
 from ..archive.restore_cli import add_other_device_option, expected_identity
+from ..command_args.archive_args import UsageError, load_device, run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,8 @@ def _config(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     from ..archive.backup import utc_now
     from ..archive.replica import restore_from_replica
-    from ..store.numbering import SeriesPattern, civil_date
+    from ..civil_time import warsaw_date as civil_date
+    from ..store.numbering import SeriesPattern
 
     db, config = load_device(args)
     assert db is not None
@@ -69,9 +70,10 @@ def _restore(args: argparse.Namespace) -> int:
         print(f"WARNING: accepted with --other-device: {problem}")
     for series, seq in sorted(result.series.items()):
         print(f"series {series}: last number in the replica {seq} (closed on this device)")
-    pattern = SeriesPattern(config.device.series_pattern, config.device.pos_id, result.incarnation)
-    print(f"numbering incarnation {result.incarnation}: the next invoice number is "
-          f"{pattern.number(civil_date(utc_now()), 1)}, in a new series (the lost device may have issued in its "
-          "last second what the replica never received)")
+    if config is not None:
+        pattern = SeriesPattern(config.device.series_pattern, config.device.pos_id, result.incarnation)
+        print(f"numbering incarnation {result.incarnation}: the next invoice number is "
+              f"{pattern.number(civil_date(utc_now()), 1)}, in a new series (the lost device may have issued in "
+              "its last second what the replica never received)")
     print("then run `ksef-edge recover --config ...` and start the daemon")
     return 0

@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
         except OutboxRetiredError as exc:  # nothing else matters: this device must not run at all
             print(f"FAIL {name}: {exc}")
             return 1
-        except Exception as exc:  # noqa: BLE001 - every problem becomes one line
+        except Exception as exc:  # every problem becomes one line
             print(f"FAIL {name}: {exc}")
             ok = False
     return 0 if ok else 1

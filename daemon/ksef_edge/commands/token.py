@@ -5,7 +5,7 @@ import argparse
 import getpass
 import sys
 
-from ..keystore.cli_support import add_keystore_arguments, context_from_args, guarded
+from ..command_args.keystore_args import add_keystore_arguments, context_from_args, guarded
 from ..keystore.token_store import load_token, store_token
 
 

@@ -15,17 +15,17 @@ import re
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from lxml import etree
-from lxml.builder import ElementMaker
 
 from .errors import SchemaError
-from .invoice import Invoice, Line, PriceKind, VatRate
-from .totals import Totals, compute_totals
+from .invoice import Address, Invoice, Line, PriceKind, VatRate
+from .totals import RateTotal, Totals, compute_totals
+from .xml_tree import Node, TreeMaker
 
 if TYPE_CHECKING:
-    from .correction import Correction, CorrectionRow, CorrectionTotals
+    from .kor import Correction, CorrectionRow, CorrectionTotals
 
 FA3_NS = "http://crd.gov.pl/wzor/2025/06/25/13775/"
 UPO_NS = "http://upo.schematy.mf.gov.pl/KSeF/v4-3"
@@ -71,7 +71,7 @@ class InvoiceSummary(NamedTuple):
 class _LocalSchemaResolver(etree.Resolver):
     """Serve the crd.gov.pl imports from the bundled copies; refuse every other remote URL."""
 
-    def resolve(self, system_url, public_id, context):  # type: ignore[override]
+    def resolve(self, system_url: str | None, public_id: str | None, context: Any) -> Any:
         if system_url and system_url.startswith(_REMOTE_PREFIX):
             local = SCHEMA_DIR / system_url[len(_REMOTE_PREFIX):]
             if local.is_file():
@@ -252,11 +252,14 @@ def _datetime_utc(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _maker() -> ElementMaker:
-    return ElementMaker(namespace=FA3_NS, nsmap={None: FA3_NS})
+_E = TreeMaker(FA3_NS)  # stateless apart from a cache of qualified names: shared by every build
 
 
-def _header(E: ElementMaker, created_at: dt.datetime, system_info: str) -> etree._Element:
+def _maker() -> TreeMaker:
+    return _E
+
+
+def _header(E: TreeMaker, created_at: dt.datetime, system_info: str) -> Node:
     return E.Naglowek(
         E.KodFormularza("FA", kodSystemowy="FA (3)", wersjaSchemy="1-0E"),
         E.WariantFormularza("3"),
@@ -265,16 +268,17 @@ def _header(E: ElementMaker, created_at: dt.datetime, system_info: str) -> etree
     )
 
 
-def _address(E: ElementMaker, tag: str, addr) -> etree._Element:
+def _address(E: TreeMaker, tag: str, addr: Address) -> Node:
     parts = [E.KodKraju(addr.country), E.AdresL1(addr.line1)]
     if addr.line2:
         parts.append(E.AdresL2(addr.line2))
     return E(tag, *parts)
 
 
-def _parties(E: ElementMaker, invoice: Invoice) -> tuple[etree._Element, etree._Element]:
+def _parties(E: TreeMaker, invoice: Invoice) -> tuple[Node, Node]:
     """Podmiot1 (seller) and Podmiot2 (buyer, or BrakID for a consumer)."""
     seller, buyer = invoice.seller, invoice.buyer
+    assert seller.address is not None  # Invoice requires the seller's address
     podmiot1 = E.Podmiot1(
         E.DaneIdentyfikacyjne(E.NIP(seller.nip), E.Nazwa(seller.name)),
         _address(E, "Adres", seller.address),
@@ -292,7 +296,7 @@ def _parties(E: ElementMaker, invoice: Invoice) -> tuple[etree._Element, etree._
     return podmiot1, podmiot2
 
 
-def _rate_amounts(E: ElementMaker, fa: etree._Element, by_rate, gross: Decimal) -> None:
+def _rate_amounts(E: TreeMaker, fa: Node, by_rate: Mapping[VatRate, RateTotal], gross: Decimal) -> None:
     """P_13_x / P_14_x per rate (in FA(3) order), then P_15."""
     for rate, total in by_rate.items():
         net_field, vat_field = RATE_FIELDS[rate]
@@ -302,7 +306,7 @@ def _rate_amounts(E: ElementMaker, fa: etree._Element, by_rate, gross: Decimal) 
     fa.append(E.P_15(_amount(gross)))
 
 
-def _adnotacje(E: ElementMaker, invoice: Invoice) -> etree._Element:
+def _adnotacje(E: TreeMaker, invoice: Invoice) -> Node:
     rates = invoice.rates
     if VatRate.ZW in rates:
         zwolnienie = E.Zwolnienie(E.P_19("1"), E.P_19A(invoice.exemption_basis))
@@ -321,9 +325,9 @@ def _adnotacje(E: ElementMaker, invoice: Invoice) -> etree._Element:
 
 
 def _fa_head(
-    E: ElementMaker, invoice: Invoice, *, issue_date: dt.date, number: str,
+    E: TreeMaker, invoice: Invoice, *, issue_date: dt.date, number: str,
     totals: "Totals | CorrectionTotals", kind: str,
-) -> etree._Element:
+) -> Node:
     """`Fa` up to RodzajFaktury: currency, P_1, place of issue (the invoice's), P_2, per-rate amounts, annotations."""
     fa = E.Fa(E.KodWaluty(invoice.currency), E.P_1(issue_date.isoformat()))
     if invoice.place_of_issue:
@@ -336,8 +340,8 @@ def _fa_head(
 
 
 def _fa_wiersz(
-    E: ElementMaker, number: int, line: "Line | CorrectionRow", value: Decimal, *, gross: bool
-) -> etree._Element:
+    E: TreeMaker, number: int, line: "Line | CorrectionRow", value: Decimal, *, gross: bool
+) -> Node:
     """One FaWiersz (an invoice line, or a KOR row before/after the correction)."""
     return E.FaWiersz(
         E.NrWierszaFa(str(number)),
@@ -350,8 +354,8 @@ def _fa_wiersz(
     )
 
 
-def _serialize(root: etree._Element) -> bytes:
-    xml = _XML_DECLARATION + etree.tostring(root, encoding="UTF-8", xml_declaration=False)
+def _serialize(root: Node) -> bytes:
+    xml = _XML_DECLARATION + etree.tostring(_E.to_element(root), encoding="UTF-8", xml_declaration=False)
     validate_fa3(xml)
     return xml
 

@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from .. import __version__
 from .deadlines import OfflineMode, upload_deadline
@@ -82,8 +83,23 @@ class Seal:
     mode: OfflineMode
     deadline: dt.date | None
 
-    def fields(self) -> dict[str, object]:
-        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+    def fields(self) -> SealFields:
+        """The seal as keyword arguments of an issued document (typed, so mypy checks each one)."""
+        return SealFields(xml=self.xml, sha256=self.sha256, sha256_b64=self.sha256_b64,
+                          sha256_b64url=self.sha256_b64url, kod1_url=self.kod1_url, kod2_url=self.kod2_url,
+                          cert_serial=self.cert_serial, mode=self.mode, deadline=self.deadline)
+
+
+class SealFields(TypedDict):
+    xml: bytes
+    sha256: bytes
+    sha256_b64: str
+    sha256_b64url: str
+    kod1_url: str | None
+    kod2_url: str | None
+    cert_serial: str | None
+    mode: OfflineMode
+    deadline: dt.date | None
 
 
 def seal_document(

@@ -28,6 +28,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from .errors import CertificateError
 
@@ -205,7 +206,11 @@ def _asn1_name(name: asn1_x509.Name) -> tuple[tuple[str, str], ...]:
     )
 
 
-def _info(*, serial_int, subject, issuer, not_before, not_after, usage, public_key, der, parsed_by) -> CertificateInfo:
+Name = tuple[tuple[str, str], ...]  # (OID dotted string, value) per attribute, in certificate order
+
+
+def _info(*, serial_int: int, subject: Name, issuer: Name, not_before: datetime, not_after: datetime,
+          usage: frozenset[str], public_key: PublicKeyTypes, der: bytes, parsed_by: str) -> CertificateInfo:
     if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey)):
         raise CertificateError(
             "unsupported_key",

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from .certificates import AUTHENTICATION, OFFLINE, UNKNOWN
@@ -38,8 +38,13 @@ def random_ksef_serial() -> int:
     return secrets.randbits(63) | 1
 
 
+# KSeF certificates carry EC P-256 or RSA keys; a test may pass the private key or just its public half
+TestKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+_PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)
+
+
 def make_test_certificate(
-    key,
+    key: TestKey,
     *,
     nip: str,
     kind: str = OFFLINE,
@@ -52,7 +57,7 @@ def make_test_certificate(
 
     kind: "Offline" (nonRepudiation), "Authentication" (digitalSignature), "Unknown" (both).
     """
-    public = key.public_key() if hasattr(key, "public_key") else key
+    public = key.public_key() if isinstance(key, _PRIVATE_KEY_TYPES) else key
     now = datetime.now(timezone.utc)
     not_before = not_before or now - timedelta(days=1)
     not_after = not_after or not_before + timedelta(days=730)

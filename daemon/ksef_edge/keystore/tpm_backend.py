@@ -36,7 +36,7 @@ DEFAULT_TCTI = "device:/dev/tpmrm0"
 
 def _tss() -> Any:
     try:
-        import tpm2_pytss  # noqa: F401
+        import tpm2_pytss
         from tpm2_pytss import constants, types
     except ImportError as exc:  # pragma: no cover - depends on the host
         raise TpmError(

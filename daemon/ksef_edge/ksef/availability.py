@@ -10,26 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
+from ..civil_time import warsaw_date
 from ..domain.deadlines import OfflineMode, upload_deadline
 from .models import LatarniaStatus
 
 log = logging.getLogger(__name__)
-WARSAW = ZoneInfo("Europe/Warsaw")
 
 FAILURE = "FAILURE"
 TOTAL_FAILURE = "TOTAL_FAILURE"
 MAINTENANCE = "MAINTENANCE"
-
-
-def warsaw_date(when: dt.datetime) -> dt.date:
-    return when.astimezone(WARSAW).date()
-
-
-def end_of_day(day: dt.date) -> dt.datetime:
-    """The instant a deadline day ends in Warsaw (an invoice is on time if sent before it)."""
-    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=WARSAW)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Any, Callable
 import aiohttp
 
 from .batch import BatchPackage
-from .clock import Clock, SystemClock
 from .crypto import (
     USAGE_SYMMETRIC,
     USAGE_TOKEN,
@@ -42,6 +41,7 @@ from .models import (
 from .pacer import Limit, Pacer
 from .public_keys import PublicKeyCache
 from .system_warning import SYSTEM_WARNINGS
+from .uplink_clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class KsefClient:
         # counts it (and may have processed the first): every request must be ours to count and to
         # retry. aiohttp's own test client turns it off the same way (no public switch exists).
         if getattr(self._http, "_retry_connection", False):
-            self._http._retry_connection = False  # noqa: SLF001
+            self._http._retry_connection = False
         return self._http
 
     # ---- transport -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import asyncio
 import bisect
 from dataclasses import dataclass
 
-from .clock import Clock, SystemClock
+from .uplink_clock import Clock, SystemClock
 
 WINDOWS_S = {"perSecond": 1.0, "perMinute": 60.0, "perHour": 3600.0}
 

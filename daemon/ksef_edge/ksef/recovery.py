@@ -139,7 +139,7 @@ async def recover_then_start(db: Path, client: KsefClient, *, seller_nip: str, s
                      "%d metadata queries", len(report.resolved), len(report.recovered), report.queries)
     except asyncio.CancelledError:
         raise
-    except Exception as exc:  # noqa: BLE001 - KSeF down: upload as usual (440s resolve one by one)
+    except Exception as exc:
         log.warning("could not ask KSeF after the restore (%s); run `ksef-edge recover` later", exc)
     start()
 

@@ -16,10 +16,10 @@ from typing import Awaitable, Callable
 from ..store import OutboxStore
 from .availability import Availability, Outage
 from .client import KsefClient
-from .clock import Clock, SystemClock
 from .models import ContextIdentifier, Environment
 from .pacer import Pacer
 from .uplink import Uplink, UplinkConfig
+from .uplink_clock import Clock, SystemClock
 
 
 async def open_uplink(
@@ -34,7 +34,7 @@ async def open_uplink(
     timeout_s: float = 30.0,
     on_accepted: Callable[[int, str], Awaitable[None]] | None = None,
     busy_timeout_ms: int = 5000,
-) -> tuple[Uplink, Callable[[], object]]:
+) -> tuple[Uplink, Callable[[], Awaitable[None]]]:
     """An `Uplink` on a dedicated `OutboxStore` (own connections); returns (uplink, async closer)."""
     clock = clock or SystemClock()
     store = await OutboxStore.open(db_path, busy_timeout_ms=busy_timeout_ms)
@@ -59,7 +59,7 @@ async def _main(args: argparse.Namespace) -> int:
                                       token_provider=lambda: token, config=config, timeout_s=args.timeout)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, uplink._stop.set)  # graceful: finish the step, then exit
+        loop.add_signal_handler(sig, uplink.request_stop)  # graceful: finish the step, then exit
     task = uplink.start()
     try:
         while not task.done():

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -32,9 +33,9 @@ class UplinkStatus:
     ksef_availability: str                # Latarnia: AVAILABLE | MAINTENANCE | FAILURE | TOTAL_FAILURE | UNKNOWN
     alarms: tuple[DeadlineAlarm, ...] = field(default_factory=tuple)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready (dates as ISO strings)."""
-        def conv(v):
+        def conv(v: Any) -> Any:
             if isinstance(v, (dt.date, dt.datetime)):
                 return v.isoformat()
             if isinstance(v, dict):

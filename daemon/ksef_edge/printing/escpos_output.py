@@ -14,6 +14,7 @@ import termios
 import time
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any, cast
 
 import segno
 from PIL import Image
@@ -45,8 +46,10 @@ def qr_modules(payload: str, encoder: str = "auto") -> Image.Image:
                 raise
         else:
             code = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-            view = memoryview(code.to_image(scale=1, add_quiet_zones=False))
-            return Image.frombytes("L", (view.shape[1], view.shape[0]), view.tobytes())
+            image = code.to_image(scale=1, add_quiet_zones=False)  # a 2-D uint8 buffer
+            height, width = image.shape
+            pixels = memoryview(cast(Any, image))  # zxingcpp.Image is a buffer; its stub does not say so
+            return Image.frombytes("L", (width, height), pixels.tobytes())
     matrix = segno.make(payload, error="m", boost_error=False, micro=False).matrix
     img = Image.new("L", (len(matrix), len(matrix)), 255)
     img.putdata([0 if dark else 255 for row in matrix for dark in row])
@@ -75,7 +78,7 @@ def qr_image(payload: str, module_dots: int, width_dots: int | None = None, *, e
     side = modules.width + 2 * QUIET_ZONE
     framed = Image.new("L", (side, side), 255)
     framed.paste(modules, (QUIET_ZONE, QUIET_ZONE))
-    img = framed.resize((side * module_dots, side * module_dots), Image.NEAREST).convert("1")
+    img = framed.resize((side * module_dots, side * module_dots), Image.Resampling.NEAREST).convert("1")
     if width_dots is None or width_dots <= img.width:
         return img
     strip = Image.new("1", (width_dots - width_dots % 8, img.height), 1)
@@ -157,7 +160,7 @@ def send(cfg: PrinterConfig, data: bytes) -> None:
     finally:
         try:
             printer.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection must not hide the real error
+        except Exception:  # closing a broken connection must not hide the real error
             printer._device = False  # or python-escpos retries the close in __del__
 
 

@@ -12,11 +12,18 @@ from decimal import Decimal, InvalidOperation
 from lxml import etree
 
 from ..domain.fa3 import safe_parser
-from ..store.numbering import civil_date
+from ..civil_time import warsaw_date as civil_date
 from ..domain.fiscal_receipt import fiscal_receipt_lines
 from . import PrinterConfig
 from .receipt_layout import (
-    COPY_MARKER, OFFLINE_LABEL, Block, CorrectionInfo, ReceiptData, ReceiptLine, VatSummaryRow, layout,
+    COPY_MARKER,
+    OFFLINE_LABEL,
+    Block,
+    CorrectionInfo,
+    ReceiptData,
+    ReceiptLine,
+    VatSummaryRow,
+    layout,
 )
 
 # P_13_x / P_14_x -> the rate printed (FA(3) Fa sequence; P_13_1 covers 23/22 %, P_13_2 8/7 %).

@@ -19,7 +19,7 @@ from pathlib import Path
 import segno
 from fpdf import FPDF
 
-from ..store.numbering import WARSAW
+from ..civil_time import WARSAW
 from .fa3_receipt import receipt_from_fa3
 from .receipt_layout import (
     CERTIFICATE_LABEL,

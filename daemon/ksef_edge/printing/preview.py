@@ -49,7 +49,7 @@ def render_preview(blocks: Iterable[Block], cfg: PrinterConfig) -> Image.Image:
             offset = {"left": 0, "center": pad // 2, "right": pad}[block.align] if pad > 0 else 0
             ImageDraw.Draw(piece).text((offset * char_width, 1), text, font=bold if block.bold else regular, fill=0)
             if block.double_height:
-                piece = piece.resize((width, line_height * 2), Image.NEAREST)
+                piece = piece.resize((width, line_height * 2), Image.Resampling.NEAREST)
             pieces.append(piece)
         elif isinstance(block, QrBlock):
             pieces.append(qr_image(block.payload, qr_module_dots(block.payload, width), width))

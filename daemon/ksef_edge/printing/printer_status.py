@@ -112,7 +112,7 @@ def query_status(cfg: PrinterConfig) -> PrinterStatus | None:
     finally:
         try:
             printer.close()
-        except Exception:  # noqa: BLE001 - a broken connection must not hide the answer
+        except Exception:
             printer._device = False
     if len(answers) < 3 or any(a is None for a in answers):
         return None

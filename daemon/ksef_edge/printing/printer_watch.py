@@ -101,7 +101,7 @@ class PrinterWatch:
             except PrinterError as exc:
                 self.printer_failed(str(exc))
                 status = None
-            except Exception:  # noqa: BLE001 - a poll must never stop the watch
+            except Exception:
                 log.exception("printer status poll failed")
                 status = None
             cleared = status is not None and status.fault is None and (before is not None or self.unreachable is None)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ..api.errors import ApiError
-from ..store.numbering import civil_date
+from ..civil_time import warsaw_date as civil_date
 from ..store.search import search
 from .day_query import day_report, shift_report
 from .day_report import DayReport, StoredXmlError
@@ -74,7 +74,7 @@ class _Routes:
             raise ApiError(409, "stored_document_unreadable", f"the report cannot be made: {exc}") from None
 
     def _printer_config(self, request: web.Request) -> Any:
-        from ..api.receipts import printer_config
+        from ..issuing.receipts import printer_config
         from ..printing import PrinterConfig
 
         state = request.app[self._key]

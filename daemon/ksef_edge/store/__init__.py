@@ -3,7 +3,6 @@
 Public API: `OutboxStore` (open/issue/read/transitions), the records and errors in `records`.
 """
 from .outbox import OutboxStore
-from .retirement import OutboxRetiredError
 from .records import (
     ClockBehindError,
     CorrectionContext,
@@ -21,6 +20,7 @@ from .records import (
     StoreError,
     TechnicalCorrection,
 )
+from .retirement import OutboxRetiredError
 
 __all__ = [
     "OutboxStore",

@@ -5,9 +5,8 @@ bug, full disk) leaves the database exactly at the previous version.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlite3
+from dataclasses import dataclass
 
 import aiosqlite
 
@@ -69,7 +68,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE invoices ADD COLUMN kind TEXT NOT NULL DEFAULT 'VAT' CHECK (kind IN ('VAT','KOR'))",
             # the invoice a KOR corrects (never a KOR itself; enforced by OutboxStore.issue_correction)
             "ALTER TABLE invoices ADD COLUMN corrects_id INTEGER REFERENCES invoices (id)",
-            # corrections.request_json.request_to_json of the normalised request: later corrections fold it
+            # issuing.kor_request.request_to_json of the normalised request: later corrections fold it
             "ALTER TABLE invoices ADD COLUMN correction_request_json TEXT",
             "CREATE INDEX invoices_corrects ON invoices (corrects_id) WHERE corrects_id IS NOT NULL",
         ),
@@ -161,6 +160,26 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         7,
+        "named tills: one hashed POS token per till, and which till issued each invoice (store/tills.py)",
+        (
+            """
+            CREATE TABLE tills (
+                name          TEXT PRIMARY KEY,
+                token_sha256  BLOB NOT NULL UNIQUE CHECK (length(token_sha256) = 32),
+                created_at    TEXT NOT NULL,
+                revoked_at    TEXT
+            ) STRICT
+            """,
+            """
+            CREATE TABLE invoice_tills (
+                invoice_id  INTEGER PRIMARY KEY REFERENCES invoices(id),
+                till        TEXT NOT NULL
+            ) STRICT
+            """,
+        ),
+    ),
+    Migration(
+        8,
         "finding an invoice (issue #20): search columns read from each stored XML, and a date index",
         (
             # derived from invoices.xml by store/search.py (catch-up by id); never the source of truth
@@ -190,7 +209,7 @@ def latest_version(migrations: tuple[Migration, ...] = MIGRATIONS) -> int:
 async def current_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
-    return int(row[0])
+    return int(row[0]) if row is not None else 0
 
 
 def _pending(have: int, migrations: tuple[Migration, ...]) -> list[Migration]:

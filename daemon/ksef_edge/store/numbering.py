@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from .incarnation import FIRST, tagged_pos
-
-WARSAW = ZoneInfo("Europe/Warsaw")
 
 
 class _SeqSlot:
@@ -44,6 +41,3 @@ class SeriesPattern:
         return self._pattern.format(seq=seq, **self._fields(day))
 
 
-def civil_date(ts: dt.datetime) -> dt.date:
-    """P_1 and deadlines are Polish civil dates."""
-    return ts.astimezone(WARSAW).date()

@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..api.errors import ApiError
+from ..issuing.receipts import printer_config, receipt_blocks
+from ..refusal import Refusal
 from ..store import NotFoundError
-from ..api.receipts import printer_config, receipt_blocks
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ SECURITY_HEADERS = {
 
 
 def register_pages(app: web.Application, state: Any) -> None:
-    """Add the page and its API helpers to the daemon's app (`state`: `api.state.DaemonState`)."""
+    """Add the page and its API helpers to the daemon's app (`state`: `daemon_state.DaemonState`)."""
     pages = _Pages(state)
     app.router.add_get("/", pages.root)
     app.router.add_get("/ui", pages.root)
@@ -74,7 +74,7 @@ class _Pages:
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in STATIC_FILES:
-            raise ApiError(404, "not_found", f"no page file {name!r}")
+            raise Refusal(404, "not_found", f"no page file {name!r}")
         return self._file(name)
 
     def _file(self, name: str) -> web.Response:
@@ -101,7 +101,7 @@ class _Pages:
     async def upo_xml(self, request: web.Request) -> web.Response:
         record = await self._record(request)
         if record.upo is None:
-            raise ApiError(404, "no_upo", f"invoice {record.number} has no UPO yet (state {record.state.value}); "
+            raise Refusal(404, "no_upo", f"invoice {record.number} has no UPO yet (state {record.state.value}); "
                            "KSeF issues it after accepting the invoice")
         filename = f"UPO-{record.ksef_number or record.id}.xml"
         return web.Response(body=record.upo, content_type="application/xml", charset="utf-8",
@@ -115,15 +115,15 @@ class _Pages:
             blocks = await receipt_blocks(self._state.store, record, cfg, copy=copy)
         except ValueError as exc:  # Fa3ReadError, UnprintableTextError: the stored row cannot be laid out
             log.warning("receipt of invoice %s cannot be laid out: %s", record.number, exc)
-            raise ApiError(409, "receipt_unavailable",
+            raise Refusal(409, "receipt_unavailable",
                            f"the receipt of {record.number} cannot be laid out: {getattr(exc, 'message', exc)}") from None
         return cfg, blocks
 
     async def _record(self, request: web.Request) -> Any:
         raw = request.match_info["id"]
         if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-            raise ApiError(404, "not_found", f"no invoice with id {raw!r}")
+            raise Refusal(404, "not_found", f"no invoice with id {raw!r}")
         try:
             return await self._state.store.get(int(raw))
         except NotFoundError as exc:
-            raise ApiError(404, "not_found", str(exc)) from None
+            raise Refusal(404, "not_found", str(exc)) from None

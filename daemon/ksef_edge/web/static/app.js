@@ -206,7 +206,7 @@ async function login(ev) {
   const t = $("login-token").value.trim();
   localStorage.setItem(TOKEN_KEY, t);
   try {
-    await apiJson("/v1/status");
+    showTill((await apiJson("/v1/status")).till);
     $("login-token").value = "";
     $("login-error").textContent = "";
     if (!location.hash || location.hash === "#") location.hash = "#kasa"; else route();
@@ -280,9 +280,17 @@ function showProblems(list) {
   $("banner-more").textContent = list.length > 1 ? "Także: " + list.slice(1).map((p) => p.short).join(", ") + "." : "";
 }
 
+// named tills: the header says which till's token this browser uses (ksef-edge till add NAME)
+function showTill(name) {
+  const el = $("till-name");
+  el.textContent = name ? "Kasa: " + name : "";
+  el.hidden = !name;
+}
+
 async function refreshHealth() {
   try {
     const s = await apiJson("/v1/status");
+    showTill(s.till);
     showProblems(problemsOf(s));
     return s;
   } catch (e) {
