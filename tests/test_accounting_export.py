@@ -46,13 +46,15 @@ async def test_register_has_per_rate_columns_and_adds_up_to_the_day_reports(tmp_
         extra = {"buyer": {"name": "Hurtownia „Łoś”; Oddział Nr 2", "nip": "5260250995"},
                  "lines": [{"name": "Usługa oo", "quantity": "1", "unit_price_net": "1000.00", "vat_rate": "oo"}],
                  "payment": {"method": "transfer"}}
+        issued = []
         for i, body in enumerate([*BODIES, extra]):
             if i == 2:
                 clock[0] = now  # two days of sales
             async with http.post(d.base_url + "/v1/invoices", json=body,
                                  headers={**d.auth, "Idempotency-Key": f"acc-{i}"}) as r:
                 assert r.status == 201, await r.text()
-                first = first if i else await r.json()
+                issued.append(await r.json())
+        first = issued[0]
         async with http.post(d.base_url + f"/v1/invoices/{first['id']}/corrections",
                              json={"reason": "Zwrot", "refund_method": "cash",
                                    "changes": [{"line_no": 2, "returned_quantity": "1"}]},

@@ -12,16 +12,16 @@ import aiohttp
 import pytest
 from lxml import etree
 
-from daemon_fixtures import daemon, stored_invoices  # noqa: F401  (daemon: fixture)
+from daemon_fixtures import stored_invoices
 from domain_factories import ISSUE_DATE, invoice, line
 from escpos_reader import parse
+from ksef_edge.civil_time import warsaw_date as civil_date
 from ksef_edge.domain.errors import InvoiceError
 from ksef_edge.domain.fa3 import build_fa3, validate_fa3
 from ksef_edge.domain.fiscal_receipt import FiscalReceipt
 from ksef_edge.domain.invoice import Party
-from ksef_edge.civil_time import warsaw_date as civil_date
 from sim_client import KsefTestClient
-from sim_fixtures import SIM_NIP, SIM_TOKEN, _shared_ksef_sim, ksef_client, ksef_sim  # noqa: F401 - fixtures
+from sim_fixtures import SIM_NIP, SIM_TOKEN
 
 FA = "{http://crd.gov.pl/wzor/2025/06/25/13775/}"
 TODAY = civil_date(dt.datetime.now(dt.timezone.utc))

@@ -15,10 +15,10 @@ from PIL import Image
 
 from daemon_fixtures import in_process_daemon
 from domain_factories import invoice, line
+from ksef_edge.civil_time import warsaw_date as civil_date
 from ksef_edge.domain.fa3 import build_fa3
 from ksef_edge.domain.invoice import Party
 from ksef_edge.printing.invoice_pdf import invoice_pdf
-from ksef_edge.civil_time import warsaw_date as civil_date
 from test_fiscal_receipt import BODY as FP_BODY
 
 BODY = {

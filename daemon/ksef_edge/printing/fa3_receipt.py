@@ -11,8 +11,8 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from ..domain.fa3 import safe_parser
 from ..civil_time import warsaw_date as civil_date
+from ..domain.fa3 import safe_parser
 from ..domain.fiscal_receipt import fiscal_receipt_lines
 from . import PrinterConfig
 from .receipt_layout import (
