@@ -20,6 +20,7 @@ from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod
 from signxml.xades import XAdESSigner, XAdESVerifier
 
+from ksef_sim.ksef_numbers import crc8  # only to build another seller's well-formed number as input
 from sim_client import KsefTestClient, Tokens, sha256_b64, template_invoice
 from sim_fixtures import SIM_NIP, SIM_TOKEN
 
@@ -125,18 +126,9 @@ async def test_session_list_and_invoice_download_by_ksef_number(ksef_client: Kse
     got = await ksef_client.expect(200, "GET", f"/invoices/ksef/{status['ksefNumber']}")
     assert got.body == xml and got.headers["x-ms-meta-hash"] == sha256_b64(xml)
     other = status["ksefNumber"][:20] + "0000000000AA"
-    other = other + "-" + f"{_crc8(other.encode()):02X}"
+    other = other + "-" + f"{crc8(other.encode()):02X}"
     missing = await ksef_client.request("GET", f"/invoices/ksef/{other}")
     assert missing.status == 400 and missing.exception_codes() == [21164]
-
-
-def _crc8(data: bytes) -> int:
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
 
 
 def test_system_warning_header_has_the_official_shape(ksef_sim_factory):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import datetime as dt
 import hmac
 import logging
 import time
@@ -12,9 +11,6 @@ from typing import Any, Awaitable, Callable, Iterator
 
 from aiohttp import web
 
-from .. import __version__
-from ..civil_time import end_of_day
-from ..clock_sync import ClockSync
 from ..daemon_state import DaemonState
 from ..domain.errors import DomainError, InvoiceError, SchemaError
 from ..domain.kod2_check import Kod2SignatureError
@@ -23,12 +19,9 @@ from ..issuing.invoice_request import canonical_json, parse_body, parse_invoice_
 from ..issuing.kor_issuer import correction_request_hash
 from ..issuing.kor_lines import invoice_lines
 from ..issuing.kor_request import request_from_body
-from ..issuing.kor_status import correction_status
-from ..issuing.receipts import ReceiptPrinter
 from ..issuing.technical_corrections import technical_correction_json, technical_correction_of
 from ..ksef.upo_check import stored_upo_signature
 from ..logfields import ERROR_CODE, invoice_fields
-from ..metrics import CONTENT_TYPE
 from ..printing.printable import check_receipt_printable
 from ..refusal import Refusal
 from ..store import (
@@ -44,15 +37,14 @@ from ..web import register_pages
 from .connections import guard_middleware
 from .errors import ApiError, error_response
 from .host_check import ALLOWED_HOSTS_KEY, allowed_hosts, host_middleware
-from .metrics_access import check_metrics_access
-from .openapi import openapi_spec
 from .request_body import read_body
+from .state_key import STATE_KEY
+from .status_routes import get_status, healthz, metrics, openapi_document
 from .stopping import refuse_while_stopping
-from .tills import TILL, TILLS_KEY, till_name, till_of_token
+from .tills import TILLS_KEY, till_name, till_of_token
 
 log = logging.getLogger("ksef_edge.api")
 
-STATE_KEY = web.AppKey("ksef_edge_state", DaemonState)
 IDEMPOTENCY_KEY_MAX = 200
 LIST_LIMIT_DEFAULT = 50
 LIST_LIMIT_MAX = 500
@@ -345,74 +337,6 @@ async def list_invoices(request: web.Request) -> web.Response:
     return web.json_response({"items": items, "next_after": next_after})
 
 
-# --------------------------------------------------------------------------------------- status
-
-
-async def get_status(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    problems = await state.problems()
-    counts = await state.store.counts_by_state()
-    deadline = await state.store.nearest_deadline()
-    floor = await state.store.clock_floor()
-    now = state.now()
-    body: dict[str, Any] = {
-        "version": __version__,
-        "can_issue": not problems,
-        "problems": problems,
-        "queue": counts,
-        "nearest_deadline": deadline.isoformat() if deadline else None,
-        "ksef": await state.ksef_status(),
-        "certificate": state.certificate_json(),
-        "clock": {
-            "now": now.isoformat(timespec="seconds"),
-            "sync": state.clock_sync().value,
-            "floor": floor.isoformat(timespec="seconds") if floor else None,
-        },
-        "printer": {
-            "state": state.printer.state if state.printer is not None else "not_configured",
-            "queue": await state.store.counts_by_print_state(),
-            "status": state.printer.watch.to_dict() if isinstance(state.printer, ReceiptPrinter) else None,
-        },
-        "corrections": await correction_status(state.store, now),
-        "backup": await state.backup_status(),
-        "till": request.get(TILL),  # the till whose token asked (named tills: store/tills.py)
-    }
-    return web.json_response(body)
-
-
-async def openapi_document(request: web.Request) -> web.Response:
-    """The OpenAPI 3.1 description of this API (api/openapi.py); no token needed, it holds no data."""
-    return web.json_response(openapi_spec())
-
-
-async def healthz(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    problems = await state.problems()
-    return web.json_response({"ok": not problems, "problems": problems, "version": __version__},
-                             status=200 if not problems else 503)
-
-
-async def metrics(request: web.Request) -> web.Response:
-    state = request.app[STATE_KEY]
-    check_metrics_access(request, state.config.api)
-    m = state.metrics
-    if state.uplink is not None:  # first: it persists the effective deadlines read below (cached 5 s)
-        await state.uplink.refresh_status()
-    for name, n in (await state.store.counts_by_state()).items():
-        m.invoices.labels(state=name).set(n)
-    deadline = await state.store.nearest_deadline()
-    m.nearest_deadline.set(_end_of_day_ts(deadline) if deadline else 0)
-    m.cert_not_after.set(state.certificate.not_after.timestamp())
-    m.clock_synced.set({ClockSync.SYNCHRONIZED: 1, ClockSync.UNSYNCHRONIZED: 0}.get(state.clock_sync(), -1))
-    m.can_issue.set(0 if await state.problems() else 1)
-    corrections = await correction_status(state.store, state.now())
-    m.corrections_waiting.set(corrections["waiting"])
-    m.corrections_at_risk.set(len(corrections["alarms"]))
-    if state.backup is not None:  # ksef_edge_backup_* are set by the monitor's refresh (throttled to 5 s)
-        await state.backup_status()
-    return web.Response(body=m.render(), headers={"Content-Type": CONTENT_TYPE})
-
-
 # -------------------------------------------------------------------------------------- helpers
 
 
@@ -464,10 +388,6 @@ async def _json_body(request: web.Request) -> Any:
             f"send JSON with Content-Type: application/json (got {request.content_type})",
         )
     return parse_body(await read_body(request, state.config.api.body_bytes_max, state.config.api.body_timeout_s))
-
-
-def _end_of_day_ts(day: dt.date) -> float:
-    return end_of_day(day).timestamp()
 
 
 def _idempotency_key(request: web.Request) -> str:

@@ -25,11 +25,19 @@ import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..api.tls import create_device_certificate, fingerprint
+from ..command_args.guard import guarded
+from ..command_args.provision_layout import (
+    API_CREDENTIAL,
+    KEY_CREDENTIAL,
+    SERVICE_GROUPS,
+    SERVICE_USER,
+    TPM_DEVICE,
+    Layout,
+    ProvisionError,
+)
 from ..config import KsefEnvironment
 from ..domain.nip import is_valid_nip
 from ..keystore.systemd_creds import (
@@ -41,63 +49,6 @@ from ..keystore.systemd_creds import (
     shred,
     systemd_creds_available,
 )
-
-SERVICE_USER = "ksef-edge"
-SERVICE_GROUPS = ("tss", "lp")
-KEY_CREDENTIAL = "ksef-key-passphrase"  # names used by systemd/ksef-edge.service
-API_CREDENTIAL = "ksef-api-token"
-TPM_DEVICE = Path("/dev/tpmrm0")
-
-
-class ProvisionError(Exception):
-    """A provisioning step cannot proceed; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where everything goes, as seen from the machine running provisioning."""
-
-    root: Path
-
-    def at(self, device_path: str) -> Path:
-        return self.root / device_path.lstrip("/")
-
-    @property
-    def real_root(self) -> bool:
-        return self.root == Path("/")
-
-    @property
-    def config_dir(self) -> Path:
-        return self.at("/etc/ksef-edge")
-
-    @property
-    def config(self) -> Path:
-        return self.config_dir / "device.toml"
-
-    @property
-    def credentials(self) -> Path:
-        return self.config_dir / "credentials"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.at("/var/lib/ksef-edge")
-
-    @property
-    def keystore_dir(self) -> Path:
-        return self.state_dir / "keystore"
-
-    @property
-    def csr(self) -> Path:
-        return self.state_dir / "offline.csr"
-
-    @property
-    def unit(self) -> Path:
-        return self.at("/etc/systemd/system/ksef-edge.service")
-
-    def config_path(self, device_path: str) -> str:
-        """A path for the config text: absolute on `/`, relative to the config dir under --root."""
-        return device_path if self.real_root else os.path.relpath(self.at(device_path), self.config_dir)
-
 
 # ------------------------------------------------------------------------------------------- steps
 
@@ -492,16 +443,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if all(done for _, done in steps) else 1
 
 
-def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except ProvisionError as exc:
-            print(f"ksef-edge provision: error: {exc}", file=sys.stderr)
-            return 2
-    return run
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     prov = subparsers.add_parser("provision", help="first-boot set-up of a device (idempotent)")
     sub = prov.add_subparsers(dest="provision_command", metavar="STEP", required=True)
@@ -533,15 +474,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "(automatic on a real root with systemd); no plain-text copy is left")
     init.add_argument("--no-systemd-tools", action="store_true",
                       help="use useradd/mkdir even where systemd-sysusers/tmpfiles exist")
-    init.set_defaults(func=_guard(cmd_init))
+    init.set_defaults(func=guarded("ksef-edge provision", (ProvisionError,), cmd_init))
 
     fin = sub.add_parser("finish", help="install the KSeF certificate and token, start the service")
     common(fin)
     fin.add_argument("--certificate", type=Path, help="the Offline certificate KSeF issued for the CSR")
     fin.add_argument("--type", help="'Offline' if the certificate lacks the Offline key usage")
     fin.add_argument("--ksef-token-file", type=Path, help="file with the KSeF token ('-' = stdin); never argv")
-    fin.set_defaults(func=_guard(cmd_finish))
+    fin.set_defaults(func=guarded("ksef-edge provision", (ProvisionError,), cmd_finish))
 
     st = sub.add_parser("status", help="which provisioning steps are done (exit 0 when all)")
     common(st)
-    st.set_defaults(func=_guard(cmd_status))
+    st.set_defaults(func=guarded("ksef-edge provision", (ProvisionError,), cmd_status))

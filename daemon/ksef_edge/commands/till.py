@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..command_args.guard import guarded
 from ..config import ConfigError, load_config
 from ..store.tills import TillError, TillRegistry
 
@@ -53,16 +54,6 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(func: object) -> object:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)  # type: ignore[operator]
-        except (TillError, ConfigError) as exc:
-            print(f"ksef-edge till: error: {exc}", file=sys.stderr)
-            return 2
-    return run
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     till = subparsers.add_parser("till", help="named tills: one POS token each (add, list, revoke)")
     sub = till.add_subparsers(dest="till_command", metavar="STEP", required=True)
@@ -73,4 +64,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name != "list":
             p.add_argument("name", help="the till's name, e.g. KASA2")
         p.add_argument("--config", default="/etc/ksef-edge/device.toml", help="device config")
-        p.set_defaults(func=_guarded(func))
+        p.set_defaults(func=guarded("ksef-edge till", (TillError, ConfigError), func))

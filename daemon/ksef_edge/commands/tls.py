@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 from pathlib import Path
 
 from ..api.tls import (
@@ -17,6 +16,7 @@ from ..api.tls import (
     fingerprint,
     install_certificate,
 )
+from ..command_args.guard import guarded
 
 DEFAULT_DIR = Path("/var/lib/ksef-edge/tls")
 
@@ -80,16 +80,6 @@ def _setup_receipt(args: argparse.Namespace, fp: str) -> None:
         print("setup receipt printed")
 
 
-def _guarded(func: argparse._ActionsContainer | object) -> object:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)  # type: ignore[operator]
-        except TlsError as exc:
-            print(f"ksef-edge tls: error: {exc}", file=sys.stderr)
-            return 2
-    return run
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     tls = subparsers.add_parser("tls", help="the local API's TLS certificate (a POS on the shop's LAN)")
     sub = tls.add_subparsers(dest="tls_command", metavar="STEP", required=True)
@@ -111,4 +101,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "install":
             p.add_argument("--from-cert", type=Path, required=True, help="the certificate the shop's CA issued")
             p.add_argument("--from-key", type=Path, required=True, help="its private key (PEM, unencrypted)")
-        p.set_defaults(func=_guarded(func))
+        p.set_defaults(func=guarded("ksef-edge tls", (TlsError,), func))
