@@ -6,7 +6,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = [REPO / "daemon/ksef_edge/api/app.py", REPO / "daemon/ksef_edge/web/routes.py",
-           REPO / "daemon/ksef_edge/reports/routes.py"]
+           REPO / "daemon/ksef_edge/api/report_routes.py"]
 CODE_SOURCES = (sorted((REPO / "daemon/ksef_edge/api").glob("*.py")) + sorted((REPO / "daemon/ksef_edge/issuing").glob("*.py"))
                 + [REPO / "daemon/ksef_edge/web/routes.py"] + sorted((REPO / "daemon/ksef_edge/reports").glob("*.py")))
 # an error code is written where the refusal is raised: with its HTTP status at the API, the page and the

@@ -22,6 +22,7 @@ from .config_error import ConfigError
 from .domain.nip import is_valid_nip
 from .keystore import KeystoreConfig
 from .ksef.settings import KsefConfig, KsefEnvironment, OutageOverride, finish_ksef, parse_outages
+from .loopback import is_loopback
 from .printing import PrinterConfig
 
 __all__ = ["Config", "ConfigError", "KsefConfig", "KsefEnvironment", "OutageOverride", "load_config", "parse_config"]
@@ -197,8 +198,6 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path, source: Path | None 
 
 
 def _check_api_lan(api: ApiConfig) -> None:
-    from .api.host_check import is_loopback
-
     if (api.tls_cert_file is None) != (api.tls_key_file is None):
         raise ConfigError("api.tls_cert_file", "set both tls_cert_file and tls_key_file (ksef-edge tls init), or neither")
     if api.unix_socket is None and not is_loopback(api.listen_host) and api.tls_cert_file is None \

@@ -60,7 +60,7 @@ def build_app(state: DaemonState) -> web.Application:
     app[STATE_KEY] = state
     if state.config.api.unix_socket is None:  # no browser reaches a Unix socket: no DNS rebinding there
         app[ALLOWED_HOSTS_KEY] = allowed_hosts(state.config.api.listen_host, state.config.api.allowed_hosts)
-    from ..reports.routes import register_reports
+    from .report_routes import register_reports
 
     register_reports(app, STATE_KEY)  # first: /v1/invoices/{id}.pdf must win over /v1/invoices/{id}
     app.router.add_post("/v1/invoices", post_invoice)

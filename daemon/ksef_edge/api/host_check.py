@@ -6,7 +6,6 @@ rebinding) and then talk to the API as a same-origin page. Such requests carry t
 """
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
@@ -15,15 +14,6 @@ from .errors import error_response
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 ALLOWED_HOSTS_KEY = web.AppKey("ksef_edge_allowed_hosts", frozenset)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def allowed_hosts(listen_host: str, configured: Iterable[str]) -> frozenset[str]:

@@ -40,7 +40,7 @@ def ensure_descriptors(connections_max: int) -> int:
 
 def lan_tls_context(api: Any) -> ssl.SSLContext | None:
     """The TLS context when [api] has a certificate; a loud warning for plain HTTP facing the LAN."""
-    from .host_check import is_loopback
+    from ..loopback import is_loopback
     from .tls import server_context
 
     if api.tls_cert_file is not None:

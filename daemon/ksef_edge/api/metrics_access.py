@@ -10,8 +10,8 @@ import hmac
 from aiohttp import web
 
 from ..config import ApiConfig
+from ..loopback import is_loopback
 from .errors import ApiError
-from .host_check import is_loopback
 
 
 def check_metrics_access(request: web.Request, api: ApiConfig) -> None:

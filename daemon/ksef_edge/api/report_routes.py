@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..api.errors import ApiError
 from ..civil_time import warsaw_date as civil_date
+from ..reports.day_query import day_report, shift_report
+from ..reports.day_report import DayReport, StoredXmlError
 from ..store.search import search
-from .day_query import day_report, shift_report
-from .day_report import DayReport, StoredXmlError
+from .errors import ApiError
 from .search_query import parse_search_query
 
 SHIFT_MAX = dt.timedelta(days=7)
@@ -87,7 +87,7 @@ class _Routes:
         return cfg
 
     def _blocks(self, request: web.Request, report: DayReport, cfg: Any) -> list[Any]:
-        from .day_print import day_report_blocks
+        from ..reports.day_print import day_report_blocks
 
         state = request.app[self._key]
         seller = getattr(getattr(state.config, "seller", None), "name", "")

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..api.errors import ApiError
 from ..domain.nip import is_valid_nip
 from ..store.search import PAGE_MAX, SearchQuery
+from .errors import ApiError
 
 STATES = ("issued", "sending", "accepted", "confirmed", "rejected")
 TEXT_MAX = 256
