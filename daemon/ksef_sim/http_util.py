@@ -77,3 +77,18 @@ def b64_field(data: dict, path: str, *, length: int | None = None, required: boo
     if length is not None and len(raw) != length:
         raise KsefError(21405, [f"Pole '{path}' musi zawierać {length} bajtów, ma {len(raw)}."])
     return raw
+
+
+def continuation_offset(request: web.Request) -> int:
+    """Where a paged list resumes: our `x-continuation-token` is opaque to clients (base64 JSON offset)."""
+    token = request.headers.get("x-continuation-token")
+    if not token:
+        return 0
+    try:
+        return int(json.loads(base64.b64decode(token))["offset"])
+    except Exception:
+        raise KsefError(21418, ["Przekazany token kontynuacji ma nieprawidłowy format."]) from None
+
+
+def continuation_token(offset: int) -> str:
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()

@@ -4,13 +4,10 @@ Revoking stops its refresh token; access tokens already issued keep working unti
 (both quoted from the operations' descriptions)."""
 from __future__ import annotations
 
-import base64
-import json
-
 from aiohttp import web
 
 from .errors import HttpProblem, KsefError, json_response
-from .http_util import require_access, state_of
+from .http_util import continuation_offset, continuation_token, require_access, state_of
 from .model import AuthOperation
 from .state import SimState
 from .tokens import ACCESS, REFRESH, Claims, TokenError
@@ -48,7 +45,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     ops = sorted((op for op in st.auth_ops.values()
                   if op.context_value == claims.context_value and _active(st, op)),
                  key=lambda o: o.start_date, reverse=True)
-    start = _offset(request.headers.get("x-continuation-token"))
+    start = continuation_offset(request)
     current = claims.operation_reference
     items = [{"referenceNumber": op.reference_number, "isCurrent": op.reference_number == current,
               "startDate": op.start_date, "authenticationMethod": op.method,
@@ -58,17 +55,8 @@ async def list_sessions(request: web.Request) -> web.Response:
               "refreshTokenValidUntil": op.refresh_valid_until} for op in ops[start:start + size]]
     body: dict = {"items": items}
     if start + size < len(ops):
-        body["continuationToken"] = base64.b64encode(json.dumps({"offset": start + size}).encode()).decode()
+        body["continuationToken"] = continuation_token(start + size)
     return json_response(body)
-
-
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        return int(json.loads(base64.b64decode(token))["offset"])
-    except Exception:
-        raise KsefError(21418, ["Przekazany token kontynuacji ma nieprawidłowy format."]) from None
 
 
 def _caller(request: web.Request) -> Claims:

@@ -4,15 +4,13 @@ first, paged with `x-continuation-token`; filters `referenceNumber`, `dateCreate
 describes them). `dateClosed*` filters are accepted and applied to dateUpdated of closed sessions."""
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 
 from aiohttp import web
 
 from .clock import parse_iso
 from .errors import KsefError, json_response
-from .http_util import require_access, state_of
+from .http_util import continuation_offset, continuation_token, require_access, state_of
 from .model import Session
 from .processing import session_counts
 from .state import SimState
@@ -76,13 +74,7 @@ async def list_sessions(request: web.Request) -> web.Response:
     found = sorted((s for s in st.sessions.values()
                     if s.nip == claims.context_value and s.kind == kind and _matches(request, st, s)),
                    key=lambda s: s.date_created, reverse=True)
-    token = request.headers.get("x-continuation-token")
-    start = 0
-    if token:
-        try:
-            start = int(json.loads(base64.b64decode(token))["offset"])
-        except Exception:
-            raise KsefError(21418, ["Przekazany token kontynuacji ma nieprawidłowy format."]) from None
+    start = continuation_offset(request)
     items = []
     for s in found[start:start + size]:
         total, ok, failed, _ = session_counts(st, s)
@@ -92,5 +84,5 @@ async def list_sessions(request: web.Request) -> web.Response:
                       "totalInvoiceCount": total, "successfulInvoiceCount": ok, "failedInvoiceCount": failed})
     body: dict = {"sessions": items}
     if start + size < len(found):
-        body["continuationToken"] = base64.b64encode(json.dumps({"offset": start + size}).encode()).decode()
+        body["continuationToken"] = continuation_token(start + size)
     return json_response(body)

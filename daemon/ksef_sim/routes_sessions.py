@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from collections.abc import Callable
 
 from aiohttp import web
 
 from .environment import receiver_name, signs_upo
 from .errors import KsefError, json_response
-from .http_util import require_access, state_of
+from .http_util import continuation_offset, continuation_token, require_access, state_of
 from .model import InvoiceRecord, Session
 from .processing import session_counts
 from .routes_online import session_of
@@ -76,17 +75,11 @@ def _page(request: web.Request, st: SimState, session: Session, failed_only: boo
     items = [st.invoices[r] for r in refs]
     if failed_only:
         items = [i for i in items if i.status_code not in (100, 150, 200)]
-    token = request.headers.get("x-continuation-token")
-    start = 0
-    if token:
-        try:
-            start = int(json.loads(base64.b64decode(token))["offset"])
-        except Exception:
-            raise KsefError(21418, ["Przekazany token kontynuacji ma nieprawidłowy format."]) from None
+    start = continuation_offset(request)
     chunk = items[start:start + size]
     body: dict = {"invoices": [invoice_body(request, st, i) for i in chunk]}
     if start + size < len(items):
-        body["continuationToken"] = base64.b64encode(json.dumps({"offset": start + size}).encode()).decode()
+        body["continuationToken"] = continuation_token(start + size)
     return json_response(body)
 
 
