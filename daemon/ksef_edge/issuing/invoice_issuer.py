@@ -55,7 +55,7 @@ class InvoiceIssuer:
         self._store = store
         self._now = now
         self._pattern = SeriesPattern(config.device.series_pattern, config.device.pos_id,
-                                      incarnation=getattr(store, "incarnation", 1))  # restored: new series
+                                      incarnation=store.incarnation)  # restored: new series (store/incarnation.py)
         seller = config.seller
         self._seller = Party(
             name=seller.name,

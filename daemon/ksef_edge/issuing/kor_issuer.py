@@ -88,7 +88,7 @@ class CorrectionIssuer:
         self._store = store
         self._now = now
         self._pattern = SeriesPattern(config.device.correction_series_pattern, config.device.pos_id,
-                                      incarnation=getattr(store, "incarnation", 1))  # restored: new series
+                                      incarnation=store.incarnation)  # restored: new series (store/incarnation.py)
         self._env = QrEnvironment.parse(config.ksef.qr_environment)
         self._mode = OfflineMode(config.ksef.offline_mode)
 
