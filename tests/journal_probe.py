@@ -62,7 +62,10 @@ def main(out: Path, sim_url: str, sim_token: str) -> int:
                 time.sleep(0.3)
             result["daemon_stderr"] = d.log_path.read_text()
         time.sleep(0.5)  # journald reads its socket asynchronously
-        dump = subprocess.run(["journalctl", "-D", "/run/log/journal", "--no-pager", "-o", "json",
+        # Volatile (/run/log/journal) on a booted machine; a journald that finds /var/log/journal writable
+        # from the start (a chroot, where no unit orders the flush) writes there instead: read where it wrote.
+        written = [d for d in ("/run/log/journal", "/var/log/journal") if any(Path(d).rglob("*.journal"))]
+        dump = subprocess.run(["journalctl", "-D", written[0] if written else "/run/log/journal", "--no-pager", "-o", "json",
                                "SYSLOG_IDENTIFIER=ksef-edge"], capture_output=True, text=True, check=False)
         result["journal"] = [json.loads(line) for line in dump.stdout.splitlines() if line.strip()]
         result["journalctl_stderr"] = dump.stderr
