@@ -202,6 +202,13 @@ def print_table(r: dict) -> None:
                        ("ready_full_store_escpos_cache", "  same, with ESCPOS_CAPABILITIES_PICKLE_DIR")):
         if key in r:
             rows.append((label, f"median {r[key]['median_s']} s (max {r[key]['max_s']})"))
+    if "search" in r:
+        s = r["search"]
+        rows.append((f"search on {s['n']} invoices: first index catch-up", f"{s['first_index_catch_up_s']} s"))
+        for key, res in s.items():
+            if isinstance(res, dict) and "p50_ms" in res:
+                rows.append((f"  search by {key.replace('_', ' ')}: p50 / max",
+                             f"{res['p50_ms']} / {res['max_ms']} ms ({res['hits']} hits)"))
     width = max((len(a) for a, _ in rows), default=0)
     for a, b in rows:
         print(f"  {a:<{width}}  {b}")

@@ -23,9 +23,10 @@ def till(d: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, check=False)
 
 
-def call(d: DaemonProcess, token: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:
+def call(d: DaemonProcess, token: str, method: str, path: str, body: dict | None = None,
+         key: str | None = None) -> tuple[int, dict | str]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-               "Idempotency-Key": uuid.uuid4().hex}
+               "Idempotency-Key": key or uuid.uuid4().hex}
     req = urllib.request.Request(d.base_url + path, method=method, headers=headers,
                                  data=json.dumps(body).encode() if body is not None else None)
     try:
@@ -85,6 +86,28 @@ def test_two_tills_issue_revoking_one_stops_it_at_once(tmp_path: Path) -> None:
         with open(tmp_path / "export" / "index.csv", newline="", encoding="utf-8") as f:
             exported = sorted(row["till"] for row in csv.DictReader(f))
         assert exported == ["KASA1", "KASA2", "KASA3", "KASA3"]  # the accountant's index names the till
+
+
+def test_a_replay_keeps_the_issuing_till_and_a_correction_names_its_own(tmp_path: Path) -> None:
+    """The till is stored in the invoice's own transaction: a retry of the same sale from another till
+    (the same Idempotency-Key) answers the original invoice and its till, and adds no attribution."""
+    with daemon_process(tmp_path) as d:
+        kasa2 = till(d, "add", "KASA2").stdout.strip().splitlines()[-1]
+        status, first = call(d, d.token, "POST", "/v1/invoices", VALID_BODY, key="sale-1")
+        assert status == 201 and first["till"] == "KASA1"
+        status, again = call(d, kasa2, "POST", "/v1/invoices", VALID_BODY, key="sale-1")
+        assert status == 201 and again["id"] == first["id"] and again["till"] == "KASA1", again
+        kor_body = {"reason": "Zwrot", "refund_method": "cash", "changes": [{"line_no": 1, "returned_quantity": "1"}]}
+        status, kor = call(d, kasa2, "POST", f"/v1/invoices/{first['id']}/corrections", kor_body, key="kor-1")
+        assert status == 201 and kor["till"] == "KASA2", kor
+        status, kor_again = call(d, d.token, "POST", f"/v1/invoices/{first['id']}/corrections", kor_body, key="kor-1")
+        assert status == 201 and kor_again["till"] == "KASA2", kor_again
+        con = sqlite3.connect(d.files.db)
+        try:
+            rows = con.execute("SELECT invoice_id, till FROM invoice_tills ORDER BY invoice_id").fetchall()
+        finally:
+            con.close()
+        assert rows == [(first["id"], "KASA1"), (kor["id"], "KASA2")]
 
 
 def test_revoking_the_migrated_config_till_locks_the_old_token_out(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from aiohttp import web
 
@@ -44,6 +44,10 @@ from .logfields import logfmt_fields, set_till
 from .metrics import Metrics
 from .store import OutboxStore
 from .store.tills import TillRegistry
+
+if TYPE_CHECKING:  # imported lazily at run time: only a device with [backup] / [printer] loads them
+    from .archive.monitor import BackupMonitor
+    from .issuing.receipts import ReceiptPrinter
 
 log = logging.getLogger("ksef_edge.service")
 
@@ -171,7 +175,8 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.bound: tuple[str, int] | str | None = None
         self._uplink_close: Callable[[], Any] | None = None
-        self.backup: Any = None  # archive.monitor.BackupMonitor when [backup] is configured
+        self.backup: BackupMonitor | None = None  # when [backup] is configured
+        self._printer: ReceiptPrinter | None = None  # when [printer] is configured
 
     async def start(self) -> None:
         cfg = self.config
@@ -251,6 +256,7 @@ class Daemon:
         from .printing.metrics import PrinterCollector
 
         printer = ReceiptPrinter(printer_cfg, self.store, self.state.metrics.registry)
+        self._printer = printer
         self.state.printer = printer
         self.state.metrics.registry.register(PrinterCollector(printer.queue))  # ksef_edge_printer_* at /metrics
         self.state.on_issued.append(printer.on_issued)
@@ -374,8 +380,8 @@ class Daemon:
             self._tills = None
 
     async def _close_resources(self) -> None:
-        printer = self.state.printer if self.state else None
-        if printer is not None and hasattr(printer, "close"):
+        printer, self._printer = self._printer, None
+        if printer is not None:
             with contextlib.suppress(Exception):
                 await printer.close()
         if self.store is not None:

@@ -41,7 +41,7 @@ from .request_body import read_body
 from .state_key import STATE_KEY
 from .status_routes import get_status, healthz, metrics, openapi_document
 from .stopping import refuse_while_stopping
-from .tills import TILLS_KEY, till_name, till_of_token
+from .tills import TILLS_KEY, request_till, till_name, till_of_token
 
 log = logging.getLogger("ksef_edge.api")
 
@@ -142,15 +142,16 @@ async def post_invoice(request: web.Request) -> web.Response:
         with _issue_errors("invoice", invalid_code="invalid_invoice"):
             issued = await _run_to_commit(state.issuer.issue(
                 draft, idempotency_key=key, request_hash=request_hash(canonical), request_json=canonical,
+                till=request_till(request),
             ))
     record, created = issued.record, issued.created
     if issued.totals is not None:  # the document just built: the 201 needs no re-read and no re-parse
         state.remember_totals(record, issued.totals)
     if created:
-        _record_till(request, record.id)
+        _count_till(request)
         log.info("issued invoice %s", record.number, extra=invoice_fields(record, "issued", kind="VAT"))
     return await _issued_response(state, record, created, started, draft, document="invoice",
-                                 till=till_name(request, record.id))
+                                 till=request_till(request) if created else till_name(request, record.id))
 
 
 async def post_correction(request: web.Request) -> web.Response:
@@ -171,21 +172,23 @@ async def post_correction(request: web.Request) -> web.Response:
                 record, created = await _run_to_commit(state.corrections.issue(
                     original_id, correction_request, idempotency_key=key,
                     request_hash=correction_request_hash(original_id, canonical), request_json=canonical,
+                    till=request_till(request),
                 ))
             except NotFoundError as exc:
                 raise ApiError(404, "not_found", f"{exc}; give the id of the invoice to correct", "id") from None
     if created:
-        _record_till(request, record.id)
+        _count_till(request)
         log.info("issued correction %s of invoice id=%s", record.number, record.corrects_id,
                  extra=invoice_fields(record, "issued", kind="KOR"))
     return await _issued_response(state, record, created, started, None, document="correction",
-                                 till=till_name(request, record.id))
+                                 till=request_till(request) if created else till_name(request, record.id))
 
 
-def _record_till(request: web.Request, invoice_id: int) -> None:
+def _count_till(request: web.Request) -> None:
+    """The per-till counter; the till itself was stored with the invoice, in its transaction."""
     tills = request.app.get(TILLS_KEY)
     if tills is not None:
-        tills.record(request, invoice_id)
+        tills.count(request)
 
 
 @contextlib.contextmanager

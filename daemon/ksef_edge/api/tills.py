@@ -1,7 +1,8 @@
 """The API side of named tills: which till a request comes from, and what it issued.
 
 The registry (store/tills.py) answers each request's token; the till's name is kept on the request
-(`TILL`), written beside each new invoice (`invoice_tills`) and counted per till at /metrics.
+(`TILL`), written beside each new invoice (`invoice_tills`) in the invoice's own transaction, and
+counted per till at /metrics.
 """
 from __future__ import annotations
 
@@ -25,10 +26,9 @@ class TillsContext:
         issued = Counter("ksef_edge_till_invoices_issued", "Invoices issued, by till", ["till"], registry=metrics)
         return cls(registry, issued)
 
-    def record(self, request: web.Request, invoice_id: int) -> None:
+    def count(self, request: web.Request) -> None:
         till = request.get(TILL)
         if till is not None:
-            self.registry.record(invoice_id, till)
             self.issued.labels(till=till).inc()
 
 
@@ -47,6 +47,13 @@ def till_of_token(request: web.Request, presented: str) -> bool | None:
     return True
 
 
+def request_till(request: web.Request) -> str | None:
+    """The till this request comes from (stored with what it issues), or None without named tills."""
+    till = request.get(TILL)
+    return till if isinstance(till, str) else None
+
+
 def till_name(request: web.Request, invoice_id: int) -> str | None:
+    """The till that issued a stored invoice (one indexed read)."""
     tills = request.app.get(TILLS_KEY)
     return tills.registry.till_of(invoice_id) if tills is not None else None

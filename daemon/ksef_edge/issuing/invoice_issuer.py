@@ -81,7 +81,8 @@ class InvoiceIssuer:
         )
 
     async def issue(
-        self, draft: InvoiceDraft, *, idempotency_key: str, request_hash: str, request_json: str = ""
+        self, draft: InvoiceDraft, *, idempotency_key: str, request_hash: str, request_json: str = "",
+        till: str | None = None,
     ) -> IssueResult:
         built: list[InvoiceTotals] = []  # the totals of the document the committed transaction stored
 
@@ -117,5 +118,6 @@ class InvoiceIssuer:
             build=build,
             floor_tolerance_s=self._config.clock.floor_tolerance_s,
             request_json=request_json,
+            till=till,
         )
         return IssueResult(record, created, built[0] if created and built else None)

@@ -120,7 +120,7 @@ class CorrectionIssuer:
         )
 
     async def issue(self, original_id: int, request: CorrectionRequest, *, idempotency_key: str,
-                    request_hash: str, request_json: str = "") -> tuple[InvoiceRecord, bool]:
+                    request_hash: str, request_json: str = "", till: str | None = None) -> tuple[InvoiceRecord, bool]:
         """Raises NotFoundError (no such invoice), InvoiceError (field named), CorrectionRefusedError,
         IdempotencyConflictError, ClockBehindError; nothing is stored then."""
         return await self._store.issue_correction(
@@ -132,6 +132,7 @@ class CorrectionIssuer:
             build=lambda seq, created_at, ctx: self._build(request, seq, created_at, ctx),
             floor_tolerance_s=self._config.clock.floor_tolerance_s,
             request_json=request_json,
+            till=till,
         )
 
 

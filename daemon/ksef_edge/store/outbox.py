@@ -139,6 +139,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
         build: Callable[[int, dt.datetime], NewInvoice],
         floor_tolerance_s: float = 0.0,
         request_json: str = "",
+        till: str | None = None,
     ) -> tuple[InvoiceRecord, bool]:
         """Allocate the next number of `series`, build the document for it, and store it, atomically.
 
@@ -155,7 +156,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
 
         return await self._issue(
             series=series, created_at=created_at, idempotency_key=idempotency_key, request_hash=request_hash,
-            make=make, floor_tolerance_s=floor_tolerance_s, request_json=request_json,
+            make=make, floor_tolerance_s=floor_tolerance_s, request_json=request_json, till=till,
         )
 
     async def issue_correction(
@@ -169,6 +170,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
         build: Callable[[int, dt.datetime, CorrectionContext], NewInvoice],
         floor_tolerance_s: float = 0.0,
         request_json: str = "",
+        till: str | None = None,
     ) -> tuple[InvoiceRecord, bool]:
         """Like `issue`, for a correction (KOR) of invoice `original_id`, in its own series.
 
@@ -199,6 +201,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
         return await self._issue(
             series=series, created_at=created_at, idempotency_key=idempotency_key, request_hash=request_hash,
             make=make, floor_tolerance_s=floor_tolerance_s, request_json=request_json, corrects_id=original_id,
+            till=till,
         )
 
     async def _issue(
@@ -212,6 +215,7 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
         floor_tolerance_s: float,
         request_json: str,
         corrects_id: int | None = None,
+        till: str | None = None,
     ) -> tuple[InvoiceRecord, bool]:
         """The whole issuance as ONE function on the writer thread, in one transaction, answered after COMMIT."""
         now_text = utc_text(created_at)
@@ -266,6 +270,8 @@ class OutboxStore(CorrectedFiles, OutboxTransitions, OutboxReads, OutboxBase):
                 ),
             ).lastrowid
             assert invoice_id is not None  # an INSERT always sets it
+            if till is not None:
+                conn.execute("INSERT INTO invoice_tills (invoice_id, till) VALUES (?, ?)", (invoice_id, till))
             # the row as just inserted (the columns not given above take their defaults: issued, pending)
             record = InvoiceRecord(
                 id=invoice_id, series=series_name, seq=seq, number=new.number, sha256=bytes(new.sha256),

@@ -105,9 +105,6 @@ class TillRegistry:
                                 (token_hash(token),)).fetchone()
         return row[0] if row else None
 
-    def record(self, invoice_id: int, till: str) -> None:
-        self._con.execute("INSERT OR IGNORE INTO invoice_tills (invoice_id, till) VALUES (?, ?)", (invoice_id, till))
-
     def till_of(self, invoice_id: int) -> str | None:
         row = self._con.execute("SELECT till FROM invoice_tills WHERE invoice_id = ?", (invoice_id,)).fetchone()
         return row[0] if row else None
