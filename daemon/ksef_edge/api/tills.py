@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from ..store.tills import TillRegistry
 
-TILL = "ksef_edge_till"  # request key: the authenticated till's name (a str key: aiohttp < 3.12 has no RequestKey)
+TILL = web.RequestKey("ksef_edge_till", str)  # the authenticated till's name, on the request
 
 
 @dataclass
@@ -49,8 +49,7 @@ def till_of_token(request: web.Request, presented: str) -> bool | None:
 
 def request_till(request: web.Request) -> str | None:
     """The till this request comes from (stored with what it issues), or None without named tills."""
-    till = request.get(TILL)
-    return till if isinstance(till, str) else None
+    return request.get(TILL)
 
 
 def till_name(request: web.Request, invoice_id: int) -> str | None:
