@@ -8,13 +8,18 @@ used (`check_printable`, HTTP 422 naming the field): an invoice must never exist
 """
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from text_unidecode import unidecode
 
 from ..refusal import Refusal
+
+if TYPE_CHECKING:  # issuing imports printing at run time (issuing/receipts.py)
+    from ..issuing.invoice_request import InvoiceDraft
+    from . import PrinterConfig
 
 # Deliberate substitutions for typographic characters a till may send (kept from the first layout).
 DELIBERATE = {
@@ -58,25 +63,23 @@ def _readable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
-def _draft_texts(draft: Any) -> Iterator[tuple[str, str]]:
+def _draft_texts(draft: InvoiceDraft) -> Iterator[tuple[str, str]]:
     """(field, text) of everything a cashier or customer typed that the receipt prints."""
-    buyer = getattr(draft, "buyer", None)
+    buyer = draft.buyer
     if buyer is not None:
         yield "buyer.name", buyer.name
-        address = getattr(buyer, "address", None)
-        if address is not None:
-            for key in ("line1", "line2"):
-                value = getattr(address, key, None)
+        if buyer.address is not None:
+            for value in (buyer.address.line1, buyer.address.line2):
                 if value:
                     yield "buyer.address", value
     for i, line in enumerate(draft.lines):
         yield f"lines[{i}].name", line.name
         yield f"lines[{i}].unit", line.unit
-    if getattr(draft, "exemption_basis", None):
+    if draft.exemption_basis:
         yield "exemption_basis", draft.exemption_basis
 
 
-def check_printable(draft: Any, codec: str) -> None:
+def check_printable(draft: InvoiceDraft, codec: str) -> None:
     """Refuse (422 `unprintable_text`, naming the field) a request whose receipt would lose a whole text."""
     for field, text in _draft_texts(draft):
         shown = printable_text(text, codec)
@@ -87,12 +90,16 @@ def check_printable(draft: Any, codec: str) -> None:
                 "use letters or digits the printer has", field)
 
 
-def check_receipt_printable(draft: Any, printer: Any) -> None:
-    """`check_printable` against the configured printer's code page (the preview default, CP852, without one)."""
+@functools.cache
+def _default_codec() -> str:
     from . import PrinterConfig
 
-    codec = printer.python_codec if isinstance(printer, PrinterConfig) else PrinterConfig().python_codec
-    check_printable(draft, codec)
+    return PrinterConfig().python_codec
+
+
+def check_receipt_printable(draft: InvoiceDraft, printer: PrinterConfig | None) -> None:
+    """`check_printable` against the configured printer's code page (the preview default, CP852, without one)."""
+    check_printable(draft, printer.python_codec if printer is not None else _default_codec())
 
 
 __all__ = ["check_printable", "check_receipt_printable", "encodable", "printable_text", "stand_in"]
