@@ -174,7 +174,13 @@ def test_cashier_issues_an_invoice_and_sees_it_in_status(demo: Demo, browser) ->
     wait.until(EC.text_to_be_present_in_element((By.ID, "r-print"), "wydrukowano"))
     wait.until(lambda d: d.execute_script("const i = document.getElementById('r-receipt'); return i.complete && i.naturalWidth > 0"))
     assert browser.execute_script("return document.getElementById('r-receipt').naturalWidth") > 500
-    browser.execute_script("document.getElementById('result').scrollIntoView()")
+    browser.execute_script("document.getElementById('result').scrollIntoView()")  # as the page does after issuing
+    # whatever the page scrolls to stays below the sticky bar: the number is seen, the reprint button gets a tap
+    wait.until(lambda d: d.execute_script(
+        "const top = (id) => document.getElementById(id).getBoundingClientRect();"
+        "const hit = (id) => document.elementFromPoint(top(id).left + top(id).width / 2, top(id).top + top(id).height / 2);"
+        "return top('result').top >= document.querySelector('.bar').getBoundingClientRect().bottom"
+        " && hit('r-number')?.id === 'r-number' && hit('reprint')?.id === 'reprint'"))
     shot(browser, "web-cashier-receipt")
 
     # --- reprint goes back to the printer

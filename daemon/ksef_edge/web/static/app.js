@@ -915,4 +915,11 @@ async function start() {
   await resumeSale();
 }
 
+// the sticky bar's height (it wraps on a narrow screen) keeps whatever the page scrolls to below it (app.css)
+function trackBarHeight() {
+  document.documentElement.style.setProperty("--bar-h", document.querySelector(".bar").offsetHeight + "px");
+}
+window.addEventListener("resize", trackBarHeight);
+
+document.addEventListener("DOMContentLoaded", trackBarHeight);
 document.addEventListener("DOMContentLoaded", start);
