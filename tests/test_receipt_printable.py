@@ -88,3 +88,11 @@ def test_any_text_gets_a_printable_stand_in(text, codec):
     shown = clean_text(text, codec)
     shown.encode(codec)  # never raises: every character is printable or replaced
     assert printable_text(text, codec).encode(codec) is not None
+
+
+def test_the_no_printer_code_page_is_the_preview_printers():
+    """The sale check on a device without a printer names CP852 without loading python-escpos."""
+    from ksef_edge.printing import PrinterConfig
+    from ksef_edge.printing.printable import PREVIEW_CODEC
+
+    assert PREVIEW_CODEC == PrinterConfig().python_codec

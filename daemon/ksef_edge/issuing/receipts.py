@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 from typing import Any
 
@@ -20,12 +21,19 @@ log = logging.getLogger(__name__)
 
 BACKLOG_MAX_AGE = dt.timedelta(hours=1)  # an older unprinted receipt: the customer has left
 BACKLOG_MAX = 50
-PREVIEW_DEFAULT = PrinterConfig()  # 80 mm, Epson-compatible: for previews on a device without a printer
 
 
-def printer_config(configured: Any) -> PrinterConfig:
+@functools.cache
+def preview_default() -> PrinterConfig:
+    """80 mm, Epson-compatible: for previews on a device without a printer. Made on first use: checking
+    a PrinterConfig loads python-escpos' printer database (~11 MB), which a device without a printer
+    should not carry from start-up."""
+    return PrinterConfig()
+
+
+def printer_config(configured: PrinterConfig | None) -> PrinterConfig:
     """The device's printer settings, or an 80 mm default so a shop without a printer still sees receipts."""
-    return configured if isinstance(configured, PrinterConfig) else PREVIEW_DEFAULT
+    return configured if configured is not None else preview_default()
 
 
 async def receipt_blocks(store: OutboxStore, record: InvoiceRecord, cfg: PrinterConfig, *, copy: bool = False) -> list[Block]:

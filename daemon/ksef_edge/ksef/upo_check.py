@@ -24,7 +24,6 @@ from typing import Any
 
 from cryptography import x509
 from lxml import etree
-from signxml import SignatureConfiguration, XMLVerifier
 
 from ..domain.errors import SchemaError
 from ..domain.fa3 import UPO_NS, parse_untrusted, safe_parser, upo_schema
@@ -101,6 +100,8 @@ def verify_signature(xml: bytes, root: etree._Element, environment: str | None =
         if not cert_text:
             return UpoSignature("invalid", "the signature carries no X509Certificate", environment)
         cert = x509.load_der_x509_certificate(base64.b64decode("".join(cert_text.split())))
+        from signxml import SignatureConfiguration, XMLVerifier  # ~16 MB: loaded at the first UPO, not at start-up
+
         config = SignatureConfiguration(location="./", expect_references=True)
         XMLVerifier().verify(bytes(xml), x509_cert=cert, parser=safe_parser(), expect_config=config)
     except Exception as exc:

@@ -8,7 +8,6 @@ used (`check_printable`, HTTP 422 naming the field): an invoice must never exist
 """
 from __future__ import annotations
 
-import functools
 import unicodedata
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -90,16 +89,14 @@ def check_printable(draft: InvoiceDraft, codec: str) -> None:
                 "use letters or digits the printer has", field)
 
 
-@functools.cache
-def _default_codec() -> str:
-    from . import PrinterConfig
-
-    return PrinterConfig().python_codec
+# PrinterConfig().python_codec, named here so that a device without a printer does not load python-escpos'
+# printer database (~11 MB) for every sale's check; tests/test_receipt_printable.py keeps the two equal.
+PREVIEW_CODEC = "cp852"
 
 
 def check_receipt_printable(draft: InvoiceDraft, printer: PrinterConfig | None) -> None:
     """`check_printable` against the configured printer's code page (the preview default, CP852, without one)."""
-    check_printable(draft, printer.python_codec if printer is not None else _default_codec())
+    check_printable(draft, printer.python_codec if printer is not None else PREVIEW_CODEC)
 
 
 __all__ = ["check_printable", "check_receipt_printable", "encodable", "printable_text", "stand_in"]
