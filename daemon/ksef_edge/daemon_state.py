@@ -20,6 +20,7 @@ from .ksef.system_warning import SYSTEM_WARNINGS
 from .ksef.uplink import Uplink
 from .ksef.upo_check import TALLY
 from .metrics import Metrics
+from .printing.receipt_layout import Block
 from .store import InvoiceRecord, OutboxStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class PrintLink(Protocol):
     """The receipt printer seen from the API (`issuing.receipts.ReceiptPrinter`)."""
 
     async def reprint(self, record: InvoiceRecord) -> None: ...
+
+    def print_blocks(self, job_id: str, blocks: list[Block]) -> None: ...
 
     @property
     def state(self) -> str: ...

@@ -62,7 +62,7 @@ def build_app(state: DaemonState) -> web.Application:
         app[ALLOWED_HOSTS_KEY] = allowed_hosts(state.config.api.listen_host, state.config.api.allowed_hosts)
     from .report_routes import register_reports
 
-    register_reports(app, STATE_KEY)  # first: /v1/invoices/{id}.pdf must win over /v1/invoices/{id}
+    register_reports(app)  # first: /v1/invoices/{id}.pdf must win over /v1/invoices/{id}
     app.router.add_post("/v1/invoices", post_invoice)
     app.router.add_get("/v1/invoices", list_invoices)
     app.router.add_get("/v1/invoices/{id}", get_invoice)

@@ -7,23 +7,25 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any
 
 from aiohttp import web
 
 from ..civil_time import warsaw_date as civil_date
+from ..printing import PrinterConfig
+from ..printing.receipt_layout import Block
 from ..reports.day_query import day_report, shift_report
 from ..reports.day_report import DayReport, StoredXmlError
 from ..store.search import search
 from .errors import ApiError
 from .search_query import parse_search_query
+from .state_key import STATE_KEY
 
 SHIFT_MAX = dt.timedelta(days=7)
 PAPERS = ("58mm", "80mm")
 
 
-def register_reports(app: web.Application, state_key: Any) -> None:
-    routes = _Routes(app, state_key)
+def register_reports(app: web.Application) -> None:
+    routes = _Routes()
     app.router.add_get("/v1/reports/day", routes.get_json)
     app.router.add_get("/v1/reports/day.bin", routes.get_escpos)
     app.router.add_get("/v1/reports/day.png", routes.get_png)
@@ -45,12 +47,8 @@ def _datetime(raw: str, name: str) -> dt.datetime:
 
 
 class _Routes:
-    def __init__(self, app: web.Application, state_key: Any) -> None:
-        self._app = app
-        self._key = state_key
-
     async def _report(self, request: web.Request) -> DayReport:
-        state = request.app[self._key]
+        state = request.app[STATE_KEY]
         q = request.query
         try:
             if q.get("from") or q.get("to"):
@@ -73,12 +71,11 @@ class _Routes:
         except StoredXmlError as exc:
             raise ApiError(409, "stored_document_unreadable", f"the report cannot be made: {exc}") from None
 
-    def _printer_config(self, request: web.Request) -> Any:
+    def _printer_config(self, request: web.Request) -> PrinterConfig:
         from ..issuing.receipts import printer_config
-        from ..printing import PrinterConfig
 
-        state = request.app[self._key]
-        cfg = printer_config(getattr(state.config, "printer", None))
+        state = request.app[STATE_KEY]
+        cfg = printer_config(state.config.printer)
         paper = request.query.get("paper")
         if paper is not None:
             if paper not in PAPERS:
@@ -86,13 +83,12 @@ class _Routes:
             cfg = PrinterConfig(paper="58mm" if paper == "58mm" else "80mm")
         return cfg
 
-    def _blocks(self, request: web.Request, report: DayReport, cfg: Any) -> list[Any]:
+    def _blocks(self, request: web.Request, report: DayReport, cfg: PrinterConfig) -> list[Block]:
         from ..reports.day_print import day_report_blocks
 
-        state = request.app[self._key]
-        seller = getattr(getattr(state.config, "seller", None), "name", "")
+        state = request.app[STATE_KEY]
         return day_report_blocks(report, cfg.line_columns, printed_at=state.now().astimezone(),
-                                 codec=cfg.python_codec, seller_name=seller)
+                                 codec=cfg.python_codec, seller_name=state.config.seller.name)
 
     async def get_json(self, request: web.Request) -> web.Response:
         return web.json_response((await self._report(request)).to_dict())
@@ -113,9 +109,9 @@ class _Routes:
         return web.Response(body=png, content_type="image/png")
 
     async def print_report(self, request: web.Request) -> web.Response:
-        state = request.app[self._key]
+        state = request.app[STATE_KEY]
         printer = state.printer
-        if printer is None or not hasattr(printer, "print_blocks"):
+        if printer is None:
             raise ApiError(409, "no_printer", "no printer is configured; set [printer] in the device config")
         report = await self._report(request)
         blocks = self._blocks(request, report, self._printer_config(request))
@@ -126,7 +122,7 @@ class _Routes:
     async def search_invoices(self, request: web.Request) -> web.Response:
         """Newest first; `next_before` is the `before` of the next page (null: no more)."""
         query = parse_search_query(request.query)
-        hits, next_before = await search(request.app[self._key].store, query)
+        hits, next_before = await search(request.app[STATE_KEY].store, query)
         return web.json_response({"invoices": [h.to_dict() for h in hits], "next_before": next_before})
 
     async def invoice_pdf(self, request: web.Request) -> web.Response:
@@ -134,7 +130,7 @@ class _Routes:
         from ..printing.invoice_pdf import PdfFontMissingError, invoice_pdf
         from ..store import NotFoundError
 
-        state = request.app[self._key]
+        state = request.app[STATE_KEY]
         raw_id = request.match_info["id"]
         if not raw_id.isdigit() or len(raw_id) > 18:
             raise ApiError(404, "not_found", f"no invoice with id {raw_id!r}", "id")
