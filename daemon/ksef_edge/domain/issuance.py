@@ -26,10 +26,10 @@ DEFAULT_SYSTEM_INFO = f"ksef-edge {__version__}"
 
 
 @dataclass(frozen=True, eq=False)
-class IssuedDocument:
-    invoice: Invoice
-    totals: Totals
-    xml: bytes  # the invoice: store, print from and upload exactly these bytes
+class Seal:
+    """What the exact bytes of any offline document (invoice or correction) derive: hash, links, deadline."""
+
+    xml: bytes  # the document: store, print from and upload exactly these bytes
     sha256: bytes  # 32-byte digest of `xml`
     sha256_b64: str  # standard Base64 with padding: the API's `invoiceHash`
     sha256_b64url: str  # Base64URL without padding: the form inside KOD I/KOD II
@@ -38,6 +38,20 @@ class IssuedDocument:
     cert_serial: str | None
     mode: OfflineMode
     deadline: dt.date | None  # None: no obligation to send (total failure)
+
+    def fields(self) -> SealFields:
+        """The seal as keyword arguments of an issued document (typed, so mypy checks each one)."""
+        return SealFields(xml=self.xml, sha256=self.sha256, sha256_b64=self.sha256_b64,
+                          sha256_b64url=self.sha256_b64url, kod1_url=self.kod1_url, kod2_url=self.kod2_url,
+                          cert_serial=self.cert_serial, mode=self.mode, deadline=self.deadline)
+
+
+@dataclass(frozen=True, eq=False)
+class IssuedDocument(Seal):
+    """An issued invoice: its seal (the exact bytes and what derives from them) and what they were built from."""
+
+    invoice: Invoice
+    totals: Totals
 
 
 def issue_document(
@@ -68,26 +82,6 @@ def issue_document(
     )
     return IssuedDocument(invoice=invoice, totals=totals, **seal.fields())
 
-
-@dataclass(frozen=True)
-class Seal:
-    """What the exact bytes of any offline document (invoice or correction) derive: hash, links, deadline."""
-
-    xml: bytes
-    sha256: bytes
-    sha256_b64: str
-    sha256_b64url: str
-    kod1_url: str | None
-    kod2_url: str | None
-    cert_serial: str | None
-    mode: OfflineMode
-    deadline: dt.date | None
-
-    def fields(self) -> SealFields:
-        """The seal as keyword arguments of an issued document (typed, so mypy checks each one)."""
-        return SealFields(xml=self.xml, sha256=self.sha256, sha256_b64=self.sha256_b64,
-                          sha256_b64url=self.sha256_b64url, kod1_url=self.kod1_url, kod2_url=self.kod2_url,
-                          cert_serial=self.cert_serial, mode=self.mode, deadline=self.deadline)
 
 
 class SealFields(TypedDict):

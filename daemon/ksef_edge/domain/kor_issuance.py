@@ -12,25 +12,18 @@ from dataclasses import dataclass
 
 from .deadlines import OfflineMode
 from .fa3 import build_fa3_kor
-from .issuance import DEFAULT_SYSTEM_INFO, seal_document
+from .issuance import DEFAULT_SYSTEM_INFO, Seal, seal_document
 from .kor import Correction, CorrectionTotals
 from .qr import QrEnvironment
 from .signer import Signer
 
 
 @dataclass(frozen=True, eq=False)
-class IssuedCorrection:
+class IssuedCorrection(Seal):
+    """An issued correction: its seal (deadline from its own issue date) and the correction it was built from."""
+
     correction: Correction
     totals: CorrectionTotals
-    xml: bytes  # the correction: store, print from and upload exactly these bytes
-    sha256: bytes
-    sha256_b64: str
-    sha256_b64url: str
-    kod1_url: str | None
-    kod2_url: str | None
-    cert_serial: str | None
-    mode: OfflineMode
-    deadline: dt.date | None  # the correction's own deadline (from its own issue date)
 
     @property
     def references_ksef_number(self) -> bool:
